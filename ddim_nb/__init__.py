@@ -6,7 +6,7 @@ __version__ = "0.1.0"
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/00_backend.ipynb #6c7d8de2
+# %% ../nbs/00_backend.ipynb #5134dd15
 import os
 import sys
 import warnings

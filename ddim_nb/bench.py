@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['benchmark', 'main']
 
-# %% ../nbs/08_bench.ipynb #d9370fed
+# %% ../nbs/08_bench.ipynb #78939116
 from .config import get_config
 from .diffusion import DiffusionModel, ddim_step, denormalize
 import argparse
@@ -19,7 +19,7 @@ import numpy as np
 import jax
 import keras
 
-# %% ../nbs/08_bench.ipynb #e68e64dc
+# %% ../nbs/08_bench.ipynb #78c1b4e1
 def _median_seconds(function, repeats):
     "Median wall time of `repeats` calls of `function`, each waited for until its result is ready."
     durations = []
@@ -86,7 +86,7 @@ def benchmark(preset="flowers", batch_size=None, train_steps=20, warmup_steps=3,
                 sample_steps=sample_steps, compile_s=round(compile_seconds, 2),
                 peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))
 
-# %% ../nbs/08_bench.ipynb #8ec30ed5
+# %% ../nbs/08_bench.ipynb #55c00e48
 def main(argv=None):
     "Command line: print one JSON line with the benchmark's results."
     parser = argparse.ArgumentParser(prog="python -m ddim_nb.bench", description=__doc__ or "Benchmark training and sampling speed.")
@@ -99,7 +99,7 @@ def main(argv=None):
     print(json.dumps(benchmark(arguments.preset, arguments.batch_size, arguments.train_steps,
                                sample_images=arguments.sample_images, sample_steps=arguments.sample_steps)))
 
-# %% ../nbs/08_bench.ipynb #1d9d9bbc
+# %% ../nbs/08_bench.ipynb #c74abb32
 #| eval: false
 # Never run while testing the notebook: it would parse the test runner's own command line.
 if __name__ == "__main__": main()

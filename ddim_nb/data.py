@@ -6,7 +6,7 @@
 __all__ = ['PETAL_HUE_RANGES', 'SYNTHETIC_SHAPE', 'IMAGE_SUFFIXES', 'TFDS_SPLITS', 'draw_flower', 'draw_flowers',
            'SyntheticFlowers', 'preprocess_image', 'find_images', 'Datasets', 'get_datasets']
 
-# %% ../nbs/01_data.ipynb #7047d4c7
+# %% ../nbs/01_data.ipynb #4c0c9c4e
 from .config import DDIMConfig, get_config
 import os
 import warnings
@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 from matplotlib.colors import hsv_to_rgb
 from PIL import Image
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the user's terminal
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-# %% ../nbs/01_data.ipynb #5b7a07c3
+# %% ../nbs/01_data.ipynb #da1d278c
 PETAL_HUE_RANGES = [(0.93, 1.05), (0.0, 0.1), (0.12, 0.17), (0.72, 0.9), (0.55, 0.68)]
 "Hue ranges of the petals: pinks, reds and oranges, yellows, purples, blues (hue 1.0 wraps to red)."
 
@@ -62,7 +63,7 @@ def draw_flowers(num_images, height, width, seed=0):
     images = [draw_flower(np.random.default_rng([seed, index]), height, width) for index in range(num_images)]
     return (np.stack(images) * 255).round().astype(np.uint8) if images else np.zeros((0, height, width, 3), np.uint8)
 
-# %% ../nbs/01_data.ipynb #6c24cf0f
+# %% ../nbs/01_data.ipynb #5bb1f9fd
 SYNTHETIC_SHAPE = (80, 96, 3)
 "Height, width and channels of the stored synthetic flowers."
 
@@ -87,7 +88,7 @@ class SyntheticFlowers(tfds.core.GeneratorBasedBuilder):
             rng = np.random.default_rng([self.SPLIT_SEEDS[split], index])
             yield index, {"image": (draw_flower(rng, height, width) * 255).round().astype(np.uint8)}
 
-# %% ../nbs/01_data.ipynb #20bf2f9e
+# %% ../nbs/01_data.ipynb #6759059a
 def preprocess_image(image, image_size):
     "Centre-crop `image` (uint8, height x width x 3) to a square, resize it to `image_size` with anti-aliasing, scale to [0, 1]."
     height, width = tf.shape(image)[0], tf.shape(image)[1]
@@ -96,7 +97,7 @@ def preprocess_image(image, image_size):
     image = tf.image.resize(image, size=[image_size, image_size], antialias=True)
     return tf.clip_by_value(image / 255.0, 0.0, 1.0)
 
-# %% ../nbs/01_data.ipynb #43c5f163
+# %% ../nbs/01_data.ipynb #4cbc8533
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 def _readable(path):
@@ -124,7 +125,7 @@ def find_images(folder):
 def _decode_file(path):
     return tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
 
-# %% ../nbs/01_data.ipynb #e8339c11
+# %% ../nbs/01_data.ipynb #5457e46d
 TFDS_SPLITS = {
     "oxford_flowers102": ("train[:80%]+validation[:80%]+test[:80%]", "train[80%:]+validation[80%:]+test[80%:]"),
     "synthetic_flowers": ("train", "validation"),
@@ -140,7 +141,7 @@ class Datasets:
     train_images: int
     validation_images: int
 
-# %% ../nbs/01_data.ipynb #b314ac03
+# %% ../nbs/01_data.ipynb #62947f82
 def _load_tfds(config, split):
     "Images of `split` of the TFDS data set named by `config`, and how many there are."
     try:
@@ -171,7 +172,7 @@ def _image_folder(config):
     return [(tf.data.Dataset.from_tensor_slices(split).map(_decode_file, num_parallel_calls=tf.data.AUTOTUNE), len(split))
             for split in splits]
 
-# %% ../nbs/01_data.ipynb #8023d37d
+# %% ../nbs/01_data.ipynb #fd0758cd
 def _preprocessed(images, config):
     return images.map(lambda image: preprocess_image(image, config.image_size), num_parallel_calls=tf.data.AUTOTUNE).cache()
 

@@ -7,7 +7,7 @@ __all__ = ['RunFolder', 'save_model_atomically', 'Checkpoints', 'image_grid', 'S
            'Curves', 'describe_devices', 'use_all_devices', 'train', 'load_diffusion_model', 'generate_images',
            'train_main', 'generate_main']
 
-# %% ../nbs/05_training.ipynb #92a4e977
+# %% ../nbs/05_training.ipynb #926a2c3e
 from .config import (DDIMConfig, get_config, save_config, load_config, add_config_arguments,
                             config_from_arguments, PRESETS)
 from .diffusion import DiffusionModel
@@ -25,10 +25,11 @@ from pathlib import Path
 import numpy as np
 import jax
 import keras
+import matplotlib.pyplot as plt
 from PIL import Image
 from tqdm.auto import tqdm
 
-# %% ../nbs/05_training.ipynb #40c7de75
+# %% ../nbs/05_training.ipynb #f3ce4cb6
 class RunFolder:
     "The paths of a training run's folder."
     def __init__(self, path): self.path = Path(path)
@@ -49,7 +50,7 @@ def save_model_atomically(model, path):
     model.save(temporary)
     os.replace(temporary, path)
 
-# %% ../nbs/05_training.ipynb #16433251
+# %% ../nbs/05_training.ipynb #87d0cdc8
 def _finite(logs):
     return all(math.isfinite(float(value)) for value in logs.values())
 
@@ -124,7 +125,7 @@ class Curves(keras.callbacks.Callback):
         history = read_history(self.run.history)
         if history: plot_history(history, self.run.curves)
 
-# %% ../nbs/05_training.ipynb #ed715be4
+# %% ../nbs/05_training.ipynb #078b5e62
 def describe_devices():
     "One line saying which devices JAX computes on."
     devices = jax.devices()
@@ -152,7 +153,7 @@ def _trim_history(path, epochs):
     kept = [rows[0]] + [row for row in rows[1:] if int(row[0]) < epochs]
     with path.open("w", newline="") as file: csv.writer(file).writerows(kept)
 
-# %% ../nbs/05_training.ipynb #2a7080ad
+# %% ../nbs/05_training.ipynb #52da18b1
 def train(config: DDIMConfig = None, run_dir=None, resume=False, callbacks=(), verbose=1):
     "Train a `DiffusionModel` into the run folder `run_dir`, or continue the run there if `resume`; returns the `RunFolder`."
     from ddim_nb.data import get_datasets  # TensorFlow is needed only here, for the input pipeline
@@ -200,7 +201,7 @@ def train(config: DDIMConfig = None, run_dir=None, resume=False, callbacks=(), v
         print(f"{run.path} has already finished its {config.epochs} epochs.", flush=True)
         return run
 
-    model.fit(datasets.train, epochs=config.epochs, initial_epoch=initial_epoch, verbose=verbose,
+    model.fit(datasets.train, epochs=config.epochs, initial_epoch=initial_epoch, verbose=verbose, shuffle=False,
               validation_data=datasets.validation, validation_steps=config.validation_steps,
               callbacks=[keras.callbacks.TerminateOnNaN(),
                          keras.callbacks.CSVLogger(str(run.history), append=True),
@@ -217,7 +218,7 @@ def train(config: DDIMConfig = None, run_dir=None, resume=False, callbacks=(), v
             f"or check the data, then start again, or resume from it.")
     return run
 
-# %% ../nbs/05_training.ipynb #ffc11f14
+# %% ../nbs/05_training.ipynb #3dce80b8
 def load_diffusion_model(path):
     "The `DiffusionModel` in a run folder (best checkpoint, else last) or a `.keras` file; clear errors for anything else."
     path = Path(path)
@@ -254,7 +255,7 @@ def generate_images(source, out, num_images=16, diffusion_steps=20, eta=0.0, see
     Image.fromarray(image_grid(images, columns, scale=max(1, 96 // images.shape[1]))).save(out / "grid.png")
     return images
 
-# %% ../nbs/05_training.ipynb #ee3fb713
+# %% ../nbs/05_training.ipynb #fe28409e
 _USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, RuntimeError, FloatingPointError)
 
 def _run_command(program, action):

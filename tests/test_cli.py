@@ -1,0 +1,156 @@
+"""The command-line tools, run as a user runs them: in a subprocess, on the tiny preset and the embedded data."""
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+TINY = ["--preset", "tiny", "--dataset-repetitions", "1"]
+
+
+def run_command(*arguments, timeout=600):
+    "Run a console script of the installed package; return the completed process."
+    return subprocess.run(list(arguments), capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def history_epochs(run_dir):
+    with open(run_dir / "history.csv") as file:
+        return [int(row["epoch"]) for row in csv.DictReader(file)]
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    "A two-epoch tiny run, shared by the tests that only read it."
+    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
+    result = run_command("ddim-train", *TINY, "--epochs", "2", "--run-dir", str(run_dir))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir, result
+
+
+def test_train_writes_every_file(trained_run):
+    run_dir, result = trained_run
+    assert "computes on" in result.stdout.splitlines()[0]
+    assert "random weights" in result.stdout
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["image_size"] == 16 and config["epochs"] == 2
+    assert history_epochs(run_dir) == [0, 1]
+    assert sorted(path.name for path in (run_dir / "samples").iterdir()) == ["epoch_001.png", "epoch_002.png"]
+    for name in ("curves.png", "checkpoints/last.keras", "checkpoints/best.keras"):
+        assert (run_dir / name).stat().st_size > 0, name
+    assert any((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
+    from ddim_nb.config import load_config
+    assert load_config(run_dir / "config.json").widths == [8, 16]
+
+
+def test_generate_writes_images(trained_run, tmp_path):
+    run_dir, _ = trained_run
+    out = tmp_path / "generated"
+    result = run_command("ddim-generate", str(run_dir), "--num-images", "3", "--steps", "4", "--seed", "5", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(path.name for path in out.iterdir()) == ["grid.png", "image_0000.png", "image_0001.png", "image_0002.png"]
+    assert np.asarray(Image.open(out / "image_0001.png")).shape == (16, 16, 3)
+    again = tmp_path / "again"
+    run_command("ddim-generate", str(run_dir / "checkpoints" / "last.keras"), "--num-images", "3", "--steps", "4", "--seed", "5", "--out", str(again))
+    assert (again / "image_0002.png").is_file()
+
+
+def test_generate_refuses_what_is_not_a_model(tmp_path):
+    fake = tmp_path / "model.keras"
+    fake.write_text("not a model")
+    result = run_command("ddim-generate", str(fake), "--out", str(tmp_path / "out"))
+    assert result.returncode == 1 and "is not a Keras model file" in result.stderr and "Traceback" not in result.stderr
+    result = run_command("ddim-generate", str(tmp_path / "missing"), "--out", str(tmp_path / "out"))
+    assert result.returncode == 1 and "No model at" in result.stderr
+
+
+def test_kill_and_resume_continues_without_gaps(tmp_path):
+    run_dir = tmp_path / "killed"
+    process = subprocess.Popen(["ddim-train", *TINY, "--epochs", "3", "--run-dir", str(run_dir)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = run_dir / "checkpoints" / "last.keras"
+    deadline = time.time() + 400
+    while not checkpoint.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)  # no chance to clean up: as a crash or a power cut
+    process.wait()
+    assert checkpoint.exists(), "the first epoch never finished"
+    epochs_before = history_epochs(run_dir)
+    assert epochs_before and epochs_before == list(range(len(epochs_before)))
+
+    result = run_command("ddim-train", "--resume", str(run_dir))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Resuming" in result.stdout
+    assert history_epochs(run_dir) == [0, 1, 2]
+    from ddim_nb.training import load_diffusion_model
+    model = load_diffusion_model(checkpoint)
+    steps_per_epoch = 2400 // 8
+    assert int(model.optimizer.iterations.numpy()) == 3 * steps_per_epoch
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--preset", "huge"], "Unknown preset 'huge'"),
+    (["--dataset", "mnist"], "Unknown dataset 'mnist'"),
+    (["--data-dir", "/no/such/folder"], "does not exist or is not a folder"),
+    (["--image-size", "30", "--widths", "8", "16", "32"], "must be divisible by 2**(len(widths)-1) = 4"),
+])
+def test_train_refuses_bad_input(arguments, message, tmp_path):
+    result = run_command("ddim-train", *TINY, *arguments, "--run-dir", str(tmp_path / "run"))
+    assert result.returncode == 1, result.stdout[-2000:]
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_train_refuses_to_overwrite_or_resume_a_non_run(trained_run, tmp_path):
+    run_dir, _ = trained_run
+    result = run_command("ddim-train", *TINY, "--run-dir", str(run_dir))
+    assert result.returncode == 1 and "already holds files" in result.stderr
+    (tmp_path / "not_a_run").mkdir()
+    result = run_command("ddim-train", "--resume", str(tmp_path / "not_a_run"))
+    assert result.returncode == 1 and "is not a ddim_nb run folder" in result.stderr
+
+
+def test_image_folder_with_corrupt_files(tmp_path):
+    from ddim_nb.data import draw_flowers
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for index, image in enumerate(draw_flowers(30, 24, 20, seed=9)):
+        Image.fromarray(image).save(folder / f"{index}.jpg")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    (folder / "half.jpg").write_bytes((folder / "0.jpg").read_bytes()[:100])
+    result = run_command("ddim-train", *TINY, "--epochs", "1", "--batch-size", "4", "--data-dir", str(folder), "--run-dir", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Skipped 2 unreadable image file(s) of 32" in result.stderr
+    assert history_epochs(tmp_path / "run") == [0]
+
+
+def test_nan_loss_stops_with_the_last_good_checkpoint_intact(tmp_path):
+    "Weights poisoned with NaN in the second epoch: training must stop cleanly, keeping the first epoch's checkpoint."
+    code = f"""
+import ddim_nb, keras, numpy as np
+from ddim_nb.config import get_config
+from ddim_nb.training import train
+
+class PoisonWeights(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 2 and self._epoch == 1:
+            self.model.jax_state_sync()  # on JAX the weights live in fit's state: write it back, change it, fit reads it again
+            weight = self.model.network.trainable_variables[0]
+            weight.assign(np.full(weight.shape, np.nan, "float32"))
+    def on_epoch_begin(self, epoch, logs=None): self._epoch = epoch
+
+train(get_config("tiny", dataset_repetitions=1, epochs=3), run_dir=r"{tmp_path / 'run'}", callbacks=[PoisonWeights()], verbose=0)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert result.returncode != 0
+    assert "the loss became NaN or infinite" in result.stderr and "is intact" in result.stderr
+    from ddim_nb.training import load_diffusion_model
+    model = load_diffusion_model(tmp_path / "run" / "checkpoints" / "last.keras")
+    assert int(model.optimizer.iterations.numpy()) == 2400 // 8  # the checkpoint of epoch 1, the last good one
+    assert all(np.isfinite(np.asarray(weight)).all() for weight in model.network.weights)
