@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['benchmark', 'main']
 
-# %% ../nbs/08_bench.ipynb #78939116
+# %% ../nbs/08_bench.ipynb #ef708afc
 from .config import get_config
 from .diffusion import DiffusionModel, ddim_step, denormalize
 import argparse
@@ -19,7 +19,7 @@ import numpy as np
 import jax
 import keras
 
-# %% ../nbs/08_bench.ipynb #78c1b4e1
+# %% ../nbs/08_bench.ipynb #a81164a0
 def _median_seconds(function, repeats):
     "Median wall time of `repeats` calls of `function`, each waited for until its result is ready."
     durations = []
@@ -47,9 +47,11 @@ def _python_loop_sampler(model, diffusion_steps):
         return denormalize(pred_images, mean, variance)
     return sample
 
-def benchmark(preset="flowers", batch_size=None, train_steps=20, warmup_steps=3, sample_images=16, sample_steps=20, seed=0):
+def benchmark(preset="flowers", batch_size=None, train_steps=20, warmup_steps=3, sample_images=16, sample_steps=20, seed=0,
+              mixed_precision=False):
     "Training and sampling throughput of `preset` on random images, as a dict."
     config = get_config(preset, **({} if batch_size is None else {"batch_size": batch_size}))
+    keras.mixed_precision.set_dtype_policy("mixed_bfloat16" if mixed_precision else "float32")
     keras.utils.set_random_seed(seed)
     images = np.random.default_rng(seed).uniform(size=(config.batch_size, config.image_size, config.image_size, 3)).astype("float32")
     model = DiffusionModel(config)
@@ -83,10 +85,10 @@ def benchmark(preset="flowers", batch_size=None, train_steps=20, warmup_steps=3,
                 train_images_per_s=round(config.batch_size / train_seconds, 2),
                 sample_images_per_s=round(sample_images / sample_seconds, 2),
                 python_loop_sample_images_per_s=round(sample_images / python_loop_seconds, 2),
-                sample_steps=sample_steps, compile_s=round(compile_seconds, 2),
+                sample_steps=sample_steps, compile_s=round(compile_seconds, 2), dtype_policy=keras.config.dtype_policy().name,
                 peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))
 
-# %% ../nbs/08_bench.ipynb #55c00e48
+# %% ../nbs/08_bench.ipynb #34f13ccc
 def main(argv=None):
     "Command line: print one JSON line with the benchmark's results."
     parser = argparse.ArgumentParser(prog="python -m ddim_nb.bench", description=__doc__ or "Benchmark training and sampling speed.")
@@ -95,11 +97,12 @@ def main(argv=None):
     parser.add_argument("--train-steps", type=int, default=20, help="timed train steps after warm-up (default: 20)")
     parser.add_argument("--sample-images", type=int, default=16, help="images per sampling call (default: 16)")
     parser.add_argument("--sample-steps", type=int, default=20, help="diffusion steps per sampling call (default: 20)")
+    parser.add_argument("--mixed-precision", action="store_true", help="compute in bfloat16 (mixed_bfloat16), for GPUs")
     arguments = parser.parse_args(argv)
-    print(json.dumps(benchmark(arguments.preset, arguments.batch_size, arguments.train_steps,
-                               sample_images=arguments.sample_images, sample_steps=arguments.sample_steps)))
+    print(json.dumps(benchmark(arguments.preset, arguments.batch_size, arguments.train_steps, sample_images=arguments.sample_images,
+                               sample_steps=arguments.sample_steps, mixed_precision=arguments.mixed_precision)))
 
-# %% ../nbs/08_bench.ipynb #c74abb32
+# %% ../nbs/08_bench.ipynb #ca2454a9
 #| eval: false
 # Never run while testing the notebook: it would parse the test runner's own command line.
 if __name__ == "__main__": main()
