@@ -7,7 +7,7 @@ __all__ = ['RunFolder', 'save_model_atomically', 'Checkpoints', 'image_grid', 'S
            'Curves', 'describe_devices', 'use_all_devices', 'train', 'load_diffusion_model', 'generate_images',
            'train_main', 'generate_main']
 
-# %% ../nbs/05_training.ipynb #926a2c3e
+# %% ../nbs/05_training.ipynb #c7c9fc86
 from .config import (DDIMConfig, get_config, save_config, load_config, add_config_arguments,
                             config_from_arguments, PRESETS)
 from .diffusion import DiffusionModel
@@ -29,7 +29,7 @@ import matplotlib.pyplot as plt
 from PIL import Image
 from tqdm.auto import tqdm
 
-# %% ../nbs/05_training.ipynb #f3ce4cb6
+# %% ../nbs/05_training.ipynb #e923ad35
 class RunFolder:
     "The paths of a training run's folder."
     def __init__(self, path): self.path = Path(path)
@@ -50,7 +50,7 @@ def save_model_atomically(model, path):
     model.save(temporary)
     os.replace(temporary, path)
 
-# %% ../nbs/05_training.ipynb #87d0cdc8
+# %% ../nbs/05_training.ipynb #2cff7d93
 def _finite(logs):
     return all(math.isfinite(float(value)) for value in logs.values())
 
@@ -125,7 +125,7 @@ class Curves(keras.callbacks.Callback):
         history = read_history(self.run.history)
         if history: plot_history(history, self.run.curves)
 
-# %% ../nbs/05_training.ipynb #078b5e62
+# %% ../nbs/05_training.ipynb #84cdd12c
 def describe_devices():
     "One line saying which devices JAX computes on."
     devices = jax.devices()
@@ -153,7 +153,7 @@ def _trim_history(path, epochs):
     kept = [rows[0]] + [row for row in rows[1:] if int(row[0]) < epochs]
     with path.open("w", newline="") as file: csv.writer(file).writerows(kept)
 
-# %% ../nbs/05_training.ipynb #52da18b1
+# %% ../nbs/05_training.ipynb #be9cdcdb
 def train(config: DDIMConfig = None, run_dir=None, resume=False, callbacks=(), verbose=1):
     "Train a `DiffusionModel` into the run folder `run_dir`, or continue the run there if `resume`; returns the `RunFolder`."
     from ddim_nb.data import get_datasets  # TensorFlow is needed only here, for the input pipeline
@@ -180,8 +180,8 @@ def train(config: DDIMConfig = None, run_dir=None, resume=False, callbacks=(), v
     keras.mixed_precision.set_dtype_policy("mixed_bfloat16" if config.mixed_precision else "float32")
     use_all_devices(config.batch_size)
     keras.utils.set_random_seed(config.seed)
-    kid = _kid_metric(config)
     datasets = get_datasets(config)
+    kid = _kid_metric(config)
     steps_per_epoch = datasets.train_images * config.dataset_repetitions // config.batch_size
 
     if resume and run.last_checkpoint.is_file():
@@ -218,7 +218,7 @@ def train(config: DDIMConfig = None, run_dir=None, resume=False, callbacks=(), v
             f"or check the data, then start again, or resume from it.")
     return run
 
-# %% ../nbs/05_training.ipynb #3dce80b8
+# %% ../nbs/05_training.ipynb #05b85eb5
 def load_diffusion_model(path):
     "The `DiffusionModel` in a run folder (best checkpoint, else last) or a `.keras` file; clear errors for anything else."
     path = Path(path)
@@ -255,7 +255,7 @@ def generate_images(source, out, num_images=16, diffusion_steps=20, eta=0.0, see
     Image.fromarray(image_grid(images, columns, scale=max(1, 96 // images.shape[1]))).save(out / "grid.png")
     return images
 
-# %% ../nbs/05_training.ipynb #fe28409e
+# %% ../nbs/05_training.ipynb #7434cf65
 _USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, RuntimeError, FloatingPointError)
 
 def _run_command(program, action):

@@ -30,3 +30,14 @@ def test_config_json_round_trip(tmp_path):
     save_config(config, tmp_path / "config.json")
     assert json.loads((tmp_path / "config.json").read_text())["widths"] == [32, 64, 96, 128]
     assert load_config(tmp_path / "config.json") == config
+
+
+def test_sampling_does_not_load_tensorflow():
+    "Generating from a saved model needs JAX and Keras only: TensorFlow (hundreds of MB) is for the input pipeline."
+    code = ("import sys, ddim_nb.training, ddim_nb.sampling\n"
+            "model = ddim_nb.training.load_diffusion_model('nbs/demo_model.keras')\n"
+            "print(model.generate(2, 3, seed=0).shape, 'tensorflow' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-1] == "False", result.stdout
