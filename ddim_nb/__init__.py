@@ -6,7 +6,7 @@ __version__ = "0.1.0"
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/00_backend.ipynb #5134dd15
+# %% ../nbs/00_backend.ipynb #5482b58d
 import os
 import sys
 import warnings

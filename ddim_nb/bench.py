@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['benchmark', 'main']
 
-# %% ../nbs/08_bench.ipynb #ef708afc
+# %% ../nbs/08_bench.ipynb #b8eebcf0
 from .config import get_config
 from .diffusion import DiffusionModel, ddim_step, denormalize
 import argparse
@@ -19,7 +19,7 @@ import numpy as np
 import jax
 import keras
 
-# %% ../nbs/08_bench.ipynb #a81164a0
+# %% ../nbs/08_bench.ipynb #92dfeb72
 def _median_seconds(function, repeats):
     "Median wall time of `repeats` calls of `function`, each waited for until its result is ready."
     durations = []
@@ -88,7 +88,7 @@ def benchmark(preset="flowers", batch_size=None, train_steps=20, warmup_steps=3,
                 sample_steps=sample_steps, compile_s=round(compile_seconds, 2), dtype_policy=keras.config.dtype_policy().name,
                 peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))
 
-# %% ../nbs/08_bench.ipynb #34f13ccc
+# %% ../nbs/08_bench.ipynb #e85a9484
 def main(argv=None):
     "Command line: print one JSON line with the benchmark's results."
     parser = argparse.ArgumentParser(prog="python -m ddim_nb.bench", description=__doc__ or "Benchmark training and sampling speed.")
@@ -102,7 +102,7 @@ def main(argv=None):
     print(json.dumps(benchmark(arguments.preset, arguments.batch_size, arguments.train_steps, sample_images=arguments.sample_images,
                                sample_steps=arguments.sample_steps, mixed_precision=arguments.mixed_precision)))
 
-# %% ../nbs/08_bench.ipynb #ca2454a9
+# %% ../nbs/08_bench.ipynb #0c66410e
 #| eval: false
 # Never run while testing the notebook: it would parse the test runner's own command line.
 if __name__ == "__main__": main()

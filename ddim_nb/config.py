@@ -6,7 +6,7 @@
 __all__ = ['DATASETS', 'PREDICTION_TARGETS', 'PRESETS', 'DDIMConfig', 'validate_config', 'get_config', 'save_config',
            'load_config', 'add_config_arguments', 'config_from_arguments']
 
-# %% ../nbs/00_config.ipynb #3d20fc20
+# %% ../nbs/00_config.ipynb #92ef1eaf
 import argparse
 import dataclasses
 import json
@@ -14,14 +14,14 @@ import math
 from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
 
-# %% ../nbs/00_config.ipynb #a3bb9fd1
+# %% ../nbs/00_config.ipynb #9b26da07
 DATASETS = ("synthetic_flowers", "oxford_flowers102", "image_folder")
 "Where training images can come from: the embedded synthetic set, Oxford Flowers 102 through TFDS, or a folder of images."
 
 PREDICTION_TARGETS = ("noise", "image", "velocity")
 "What the network can be trained to predict."
 
-# %% ../nbs/00_config.ipynb #640f8b40
+# %% ../nbs/00_config.ipynb #04e97979
 @dataclass
 class DDIMConfig:
     "Every hyperparameter of a DDIM run, grouped as in the reference example."
@@ -58,7 +58,7 @@ class DDIMConfig:
         self.widths = [int(width) for width in self.widths]
         validate_config(self)
 
-# %% ../nbs/00_config.ipynb #291b4ccc
+# %% ../nbs/00_config.ipynb #64cee959
 def _positive_ints(config):
     names = ["dataset_repetitions", "epochs", "image_size", "kid_image_size", "kid_diffusion_steps",
              "plot_diffusion_steps", "embedding_dims", "block_depth", "batch_size"]
@@ -99,7 +99,7 @@ def validate_config(config):
     if not config.kid_weights:
         raise ValueError("kid_weights must be 'imagenet', 'none' or the path of a weights file.")
 
-# %% ../nbs/00_config.ipynb #24f2cbac
+# %% ../nbs/00_config.ipynb #a3dcdf16
 PRESETS = {
     "flowers": dict(dataset="oxford_flowers102"),
     "demo": dict(image_size=32, widths=[16, 32, 64], batch_size=16, ema=0.99, learning_rate=2e-3,
@@ -119,7 +119,7 @@ def get_config(preset="demo", **overrides):
         raise ValueError(f"Unknown config field(s) {', '.join(sorted(unknown))}; the fields are {', '.join(f.name for f in fields(DDIMConfig))}.")
     return DDIMConfig(**{**PRESETS[preset], **overrides})
 
-# %% ../nbs/00_config.ipynb #4a50aeac
+# %% ../nbs/00_config.ipynb #5427f68a
 def save_config(config, path):
     "Write `config` to `path` as indented JSON."
     Path(path).write_text(json.dumps(asdict(config), indent=2) + "\n")
@@ -135,7 +135,7 @@ def load_config(path):
     if unknown: raise ValueError(f"{path} has fields that ddim_nb does not know: {', '.join(sorted(unknown))}.")
     return DDIMConfig(**values)
 
-# %% ../nbs/00_config.ipynb #db9ca837
+# %% ../nbs/00_config.ipynb #eeeb1841
 def _parse_optional_int(text):
     return None if text.lower() in ("none", "all") else int(text)
 

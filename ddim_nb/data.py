@@ -6,7 +6,7 @@
 __all__ = ['PETAL_HUE_RANGES', 'SYNTHETIC_SHAPE', 'IMAGE_SUFFIXES', 'TFDS_SPLITS', 'draw_flower', 'draw_flowers',
            'preprocess_image', 'find_images', 'Datasets', 'get_datasets']
 
-# %% ../nbs/01_data.ipynb #0ee2ec63
+# %% ../nbs/01_data.ipynb #cf0235c5
 from .config import DDIMConfig, get_config
 import contextlib
 import os
@@ -21,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-# %% ../nbs/01_data.ipynb #fcd692ff
+# %% ../nbs/01_data.ipynb #020b0811
 PETAL_HUE_RANGES = [(0.93, 1.05), (0.0, 0.1), (0.12, 0.17), (0.72, 0.9), (0.55, 0.68)]
 "Hue ranges of the petals: pinks, reds and oranges, yellows, purples, blues (hue 1.0 wraps to red)."
 
@@ -64,7 +64,7 @@ def draw_flowers(num_images, height, width, seed=0):
     images = [draw_flower(np.random.default_rng([seed, index]), height, width) for index in range(num_images)]
     return (np.stack(images) * 255).round().astype(np.uint8) if images else np.zeros((0, height, width, 3), np.uint8)
 
-# %% ../nbs/01_data.ipynb #c05b2b70
+# %% ../nbs/01_data.ipynb #aa47dd64
 SYNTHETIC_SHAPE = (80, 96, 3)
 "Height, width and channels of the stored synthetic flowers."
 
@@ -95,7 +95,7 @@ with tfds.core.registered.skip_registration() if _registered("synthetic_flowers"
                 rng = np.random.default_rng([self.SPLIT_SEEDS[split], index])
                 yield index, {"image": (draw_flower(rng, height, width) * 255).round().astype(np.uint8)}
 
-# %% ../nbs/01_data.ipynb #29d9d9e7
+# %% ../nbs/01_data.ipynb #33944db7
 def preprocess_image(image, image_size):
     "Centre-crop `image` (uint8, height x width x 3) to a square, resize it to `image_size` with anti-aliasing, scale to [0, 1]."
     height, width = tf.shape(image)[0], tf.shape(image)[1]
@@ -104,7 +104,7 @@ def preprocess_image(image, image_size):
     image = tf.image.resize(image, size=[image_size, image_size], antialias=True)
     return tf.clip_by_value(image / 255.0, 0.0, 1.0)
 
-# %% ../nbs/01_data.ipynb #02dabc38
+# %% ../nbs/01_data.ipynb #f1f40136
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 def _readable(path):
@@ -132,7 +132,7 @@ def find_images(folder):
 def _decode_file(path):
     return tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
 
-# %% ../nbs/01_data.ipynb #e5245d9f
+# %% ../nbs/01_data.ipynb #df0573fb
 TFDS_SPLITS = {
     "oxford_flowers102": ("train[:80%]+validation[:80%]+test[:80%]", "train[80%:]+validation[80%:]+test[80%:]"),
     "synthetic_flowers": ("train", "validation"),
@@ -148,7 +148,7 @@ class Datasets:
     train_images: int
     validation_images: int
 
-# %% ../nbs/01_data.ipynb #d542787f
+# %% ../nbs/01_data.ipynb #5b4843bf
 def _load_tfds(config, split):
     "Images of `split` of the TFDS data set named by `config`, and how many there are."
     try:
@@ -179,7 +179,7 @@ def _image_folder(config):
     return [(tf.data.Dataset.from_tensor_slices(split).map(_decode_file, num_parallel_calls=tf.data.AUTOTUNE), len(split))
             for split in splits]
 
-# %% ../nbs/01_data.ipynb #bc134b21
+# %% ../nbs/01_data.ipynb #8f0fa0c3
 def _preprocessed(images, config):
     return images.map(lambda image: preprocess_image(image, config.image_size), num_parallel_calls=tf.data.AUTOTUNE).cache()
 

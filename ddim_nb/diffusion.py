@@ -6,7 +6,7 @@
 __all__ = ['diffusion_schedule', 'split_prediction', 'prediction_targets', 'ddim_step', 'DiffusionModel', 'normalize',
            'denormalize']
 
-# %% ../nbs/04_diffusion.ipynb #1f69f060
+# %% ../nbs/04_diffusion.ipynb #23174738
 from .config import DDIMConfig, get_config, PREDICTION_TARGETS
 from .unet import network_from_config
 from dataclasses import asdict
@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import keras
 from keras import layers, ops
 
-# %% ../nbs/04_diffusion.ipynb #7fc93bcc
+# %% ../nbs/04_diffusion.ipynb #d8f10e29
 def diffusion_schedule(diffusion_times, min_signal_rate=0.02, max_signal_rate=0.95):
     "Noise and signal rates at `diffusion_times` in [0, 1], walking along the unit circle between the two signal rates."
     start_angle = np.arccos(max_signal_rate)
@@ -26,7 +26,7 @@ def diffusion_schedule(diffusion_times, min_signal_rate=0.02, max_signal_rate=0.
     diffusion_angles = start_angle + diffusion_times * (end_angle - start_angle)
     return ops.sin(diffusion_angles), ops.cos(diffusion_angles)
 
-# %% ../nbs/04_diffusion.ipynb #834b6584
+# %% ../nbs/04_diffusion.ipynb #02f7e7ec
 def split_prediction(noisy_images, predictions, noise_rates, signal_rates, prediction_target="noise"):
     "Predicted noises and images from the network's `predictions` of `prediction_target`."
     if prediction_target == "noise":
@@ -49,7 +49,7 @@ def prediction_targets(images, noises, noise_rates, signal_rates, prediction_tar
     if prediction_target == "velocity": return signal_rates * noises - noise_rates * images
     raise ValueError(f"Unknown prediction_target {prediction_target!r}: choose one of {', '.join(PREDICTION_TARGETS)}.")
 
-# %% ../nbs/04_diffusion.ipynb #6ebf1150
+# %% ../nbs/04_diffusion.ipynb #56b23455
 def ddim_step(pred_noises, pred_images, noise_rates, signal_rates, next_noise_rates, next_signal_rates, eta=0.0, fresh_noises=None):
     "The next noisy images: the predicted image and noise remixed at the next noise level, with `eta` of fresh noise."
     if fresh_noises is None: return next_signal_rates * pred_images + next_noise_rates * pred_noises
@@ -57,7 +57,7 @@ def ddim_step(pred_noises, pred_images, noise_rates, signal_rates, next_noise_ra
     kept_noise_rates = ops.sqrt(ops.maximum(next_noise_rates**2 - sigmas**2, 0.0))
     return next_signal_rates * pred_images + kept_noise_rates * pred_noises + sigmas * fresh_noises
 
-# %% ../nbs/04_diffusion.ipynb #7e813950
+# %% ../nbs/04_diffusion.ipynb #6fa3a10c
 @keras.saving.register_keras_serializable(package="ddim_nb")
 class DiffusionModel(keras.Model):
     "A DDIM: the U-Net, its EMA copy, an image normaliser, and pure JAX train, test and sampling steps."
@@ -91,7 +91,7 @@ class DiffusionModel(keras.Model):
     def metrics(self):
         return [self.noise_loss_tracker, self.image_loss_tracker] + ([self.kid] if self.kid is not None else [])
 
-# %% ../nbs/04_diffusion.ipynb #ce5983a8
+# %% ../nbs/04_diffusion.ipynb #d4c042e2
 def _positions(variables, wanted):
     "Index in `variables` of each variable of `wanted`, matched by identity."
     index = {id(variable): position for position, variable in enumerate(variables)}
@@ -113,7 +113,7 @@ def variable_positions(self: DiffusionModel):
             seed=_positions(non_trainable, [self.seed_generator.state])[0])
     return self._variable_positions
 
-# %% ../nbs/04_diffusion.ipynb #690dac99
+# %% ../nbs/04_diffusion.ipynb #2bceb4a9
 def normalize(images, mean, variance):
     "Images in [0, 1] scaled to zero mean and unit variance per channel."
     return (images - mean) / ops.maximum(ops.sqrt(variance), keras.config.epsilon())
@@ -137,7 +137,7 @@ def denoise(self: DiffusionModel, noisy_images, noise_rates, signal_rates, train
     predictions = network([noisy_images, noise_rates**2], training=training)
     return split_prediction(noisy_images, predictions, noise_rates, signal_rates, self.config.prediction_target)
 
-# %% ../nbs/04_diffusion.ipynb #8caf0bce
+# %% ../nbs/04_diffusion.ipynb #820d0a22
 def _noisy_batch(images, key, schedule):
     "Noise, noise rates, signal rates and noisy images for a batch of normalised `images`."
     noise_key, time_key = jax.random.split(key)
@@ -204,7 +204,7 @@ def _update_losses(self: DiffusionModel, metric_values, noises, pred_noises, ima
         start += count
     return logs, metric_values
 
-# %% ../nbs/04_diffusion.ipynb #ee1eb212
+# %% ../nbs/04_diffusion.ipynb #20620a2f
 @patch
 def compile(self: DiffusionModel, optimizer=None, kid=None, **kwargs):
     "Compile with AdamW from the config unless `optimizer` is given; `kid` is an optional KID metric for `test_step`."
@@ -219,7 +219,7 @@ def compile_from_config(self: DiffusionModel, config):
     self.compile(optimizer=keras.optimizers.deserialize(config["optimizer"]))
     self.optimizer.build(self.trainable_variables)
 
-# %% ../nbs/04_diffusion.ipynb #3943fe8d
+# %% ../nbs/04_diffusion.ipynb #9abba230
 @patch
 def reverse_diffusion(self: DiffusionModel, ema_values, initial_noise, diffusion_steps, eta=0.0, key=None):
     "Predicted images after `diffusion_steps` DDIM steps from `initial_noise`, as a pure function of the EMA weights."
@@ -244,17 +244,22 @@ def reverse_diffusion(self: DiffusionModel, ema_values, initial_noise, diffusion
     return pred_images
 
 @patch
-def compiled_sampler(self: DiffusionModel, diffusion_steps):
-    "The jit-compiled sampler for `diffusion_steps` steps: (EMA weights, mean, variance, initial noise, eta, key) -> images in [0, 1]."
-    if diffusion_steps not in self._samplers:
-        def sample(ema_values, mean, variance, initial_noise, eta, key):
+def compiled_sampler(self: DiffusionModel, diffusion_steps, sampler="ddim"):
+    "The jit-compiled `sampler` for `diffusion_steps` steps: (EMA weights, mean, variance, initial noise, eta, key) -> images in [0, 1]."
+    if (diffusion_steps, sampler) not in self._samplers:
+        if sampler == "ddim":
+            loop = lambda ema_values, initial_noise, eta, key: self.reverse_diffusion(ema_values, initial_noise, diffusion_steps, eta, key)
+        else:
+            from ddim_nb.samplers import sample, model_denoiser  # the other samplers build on this module (notebook 07)
+            loop = lambda ema_values, initial_noise, eta, key: sample(model_denoiser(self, ema_values), initial_noise, diffusion_steps, sampler,
+                                                                      eta, key, self.config.min_signal_rate, self.config.max_signal_rate)
+        def run(ema_values, mean, variance, initial_noise, eta, key):
             self.sampler_traces = getattr(self, "sampler_traces", 0) + 1  # runs only while JAX traces, i.e. compiles
-            images = self.reverse_diffusion(ema_values, initial_noise, diffusion_steps, eta, key)
-            return denormalize(images, mean, variance)
-        self._samplers[diffusion_steps] = jax.jit(sample)
-    return self._samplers[diffusion_steps]
+            return denormalize(loop(ema_values, initial_noise, eta, key), mean, variance)
+        self._samplers[diffusion_steps, sampler] = jax.jit(run)
+    return self._samplers[diffusion_steps, sampler]
 
-# %% ../nbs/04_diffusion.ipynb #d0f53966
+# %% ../nbs/04_diffusion.ipynb #ef2e9ed8
 def _check_sampling_arguments(diffusion_steps, eta):
     if isinstance(diffusion_steps, bool) or not isinstance(diffusion_steps, (int, np.integer)) or diffusion_steps < 1:
         raise ValueError(f"diffusion_steps must be a whole number of at least 1, got {diffusion_steps!r}.")
@@ -262,9 +267,12 @@ def _check_sampling_arguments(diffusion_steps, eta):
         raise ValueError(f"eta must be between 0 (deterministic DDIM) and 1 (DDPM-like), got {eta}.")
 
 @patch
-def generate(self: DiffusionModel, num_images=None, diffusion_steps=20, eta=0.0, seed=None, initial_noise=None):
-    "Images in [0, 1] as a NumPy array, generated by the EMA network from `seed` (or from `initial_noise`)."
-    _check_sampling_arguments(diffusion_steps, eta)
+def generate(self: DiffusionModel, num_images=None, diffusion_steps=20, eta=0.0, seed=None, initial_noise=None, sampler="ddim"):
+    "Images in [0, 1] as a NumPy array, generated by the EMA network from `seed` (or from `initial_noise`) with `sampler`."
+    if sampler == "ddim": _check_sampling_arguments(diffusion_steps, eta)
+    else:
+        from ddim_nb.samplers import check_sampler
+        eta = check_sampler(sampler, diffusion_steps, eta)
     seed = int(np.random.SeedSequence().generate_state(1)[0]) if seed is None else seed
     noise_key, sampling_key = jax.random.split(jax.random.PRNGKey(seed))
     if initial_noise is None:
@@ -276,10 +284,10 @@ def generate(self: DiffusionModel, num_images=None, diffusion_steps=20, eta=0.0,
         self._check_images(initial_noise)
     mean, variance = self.normalizer_statistics()
     ema_values = [variable.value for variable in self.ema_network.non_trainable_variables]
-    sampler = self.compiled_sampler(int(diffusion_steps))
-    return np.asarray(sampler(ema_values, mean, variance, initial_noise, jnp.float32(eta), sampling_key))
+    compiled = self.compiled_sampler(int(diffusion_steps), sampler)
+    return np.asarray(compiled(ema_values, mean, variance, initial_noise, jnp.float32(eta), sampling_key))
 
-# %% ../nbs/04_diffusion.ipynb #67590c40
+# %% ../nbs/04_diffusion.ipynb #64d701f7
 @patch
 def test_step(self: DiffusionModel, state, images):
     "Losses of the EMA network, and KID of a quickly generated batch if the model has a KID metric; returns logs and state."

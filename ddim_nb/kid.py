@@ -6,7 +6,7 @@
 __all__ = ['IMAGENET_WEIGHTS_FILE', 'IMAGENET_WEIGHTS_URL', 'IMAGENET_WEIGHTS_MD5', 'RANDOM_WEIGHTS_SEED', 'polynomial_kernel',
            'kid_from_features', 'kid_subsets', 'imagenet_weights_path', 'make_kid_encoder', 'KID']
 
-# %% ../nbs/02_kid.ipynb #41cebcb4
+# %% ../nbs/02_kid.ipynb #862f837b
 import socket
 import warnings
 from pathlib import Path
@@ -18,13 +18,13 @@ import jax
 import keras
 from keras import layers, ops
 
-# %% ../nbs/02_kid.ipynb #735318ad
+# %% ../nbs/02_kid.ipynb #fdb5622a
 def polynomial_kernel(features_1, features_2):
     "KID's kernel `(x·y / d + 1)^3` between every row of `features_1` and every row of `features_2`."
     feature_dimensions = ops.cast(ops.shape(features_1)[1], "float32")
     return (ops.matmul(features_1, ops.transpose(features_2)) / feature_dimensions + 1.0) ** 3
 
-# %% ../nbs/02_kid.ipynb #e68bdf04
+# %% ../nbs/02_kid.ipynb #ae8be433
 def _check_feature_shapes(real_shape, generated_shape):
     real_shape, generated_shape = tuple(real_shape), tuple(generated_shape)
     shapes = f"real {real_shape} and generated {generated_shape}"
@@ -52,7 +52,7 @@ def kid_from_features(real_features, generated_features):
     mean_kernel_cross = ops.mean(polynomial_kernel(real_features, generated_features))
     return mean_kernel_real + mean_kernel_generated - 2.0 * mean_kernel_cross
 
-# %% ../nbs/02_kid.ipynb #b46bfc87
+# %% ../nbs/02_kid.ipynb #b0378de2
 def kid_subsets(real_features, generated_features, subsets=100, subset_size=1000, seed=0):
     "Mean and standard deviation of KID over `subsets` random pairs of subsets of `subset_size` samples (without replacement)."
     real_features, generated_features = np.asarray(real_features, np.float32), np.asarray(generated_features, np.float32)
@@ -73,7 +73,7 @@ def kid_subsets(real_features, generated_features, subsets=100, subset_size=1000
             for _ in range(subsets)]
     return float(np.mean(kids)), float(np.std(kids))
 
-# %% ../nbs/02_kid.ipynb #f816bc85
+# %% ../nbs/02_kid.ipynb #835703d8
 IMAGENET_WEIGHTS_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
 "File name of InceptionV3's ImageNet weights without the classifier, as Keras caches it."
 
@@ -98,7 +98,7 @@ def imagenet_weights_path(timeout=20):
     finally:
         socket.setdefaulttimeout(previous_timeout)
 
-# %% ../nbs/02_kid.ipynb #a332ef9b
+# %% ../nbs/02_kid.ipynb #31bfded2
 RANDOM_WEIGHTS_SEED = 0
 "Seed of the random encoder weights, so that random-weight KID is reproducible."
 
@@ -143,7 +143,7 @@ def make_kid_encoder(image_size, kid_image_size=75, weights="imagenet"):
     finally:
         keras.config.set_dtype_policy(policy)
 
-# %% ../nbs/02_kid.ipynb #964f1f2e
+# %% ../nbs/02_kid.ipynb #d6ca4b08
 def _is_traced(array):
     return isinstance(array, jax.core.Tracer)
 

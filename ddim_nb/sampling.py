@@ -6,7 +6,7 @@
 __all__ = ['plot_image_rows', 'initial_noises', 'steps_comparison', 'sampling_process', 'plot_sampling_process', 'slerp',
            'interpolation_grid', 'save_gif', 'sampling_gif', 'training_gif', 'Explorer']
 
-# %% ../nbs/06_sampling.ipynb #9be56fde
+# %% ../nbs/06_sampling.ipynb #27a6c3f4
 from .diffusion import DiffusionModel, ddim_step, denormalize
 from .training import image_grid
 import io
@@ -18,7 +18,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 from PIL import Image
 
-# %% ../nbs/06_sampling.ipynb #29a5740c
+# %% ../nbs/06_sampling.ipynb #ce8f44af
 def plot_image_rows(rows, row_labels=None, column_labels=None, title=None, image_inches=1.2):
     "Show `rows` (a sequence of rows of images in [0, 1]) as a grid with optional labels; returns the figure."
     rows = [list(row) for row in rows]
@@ -36,7 +36,7 @@ def plot_image_rows(rows, row_labels=None, column_labels=None, title=None, image
     figure.tight_layout()
     return figure
 
-# %% ../nbs/06_sampling.ipynb #22fa9e08
+# %% ../nbs/06_sampling.ipynb #0affd3ce
 def initial_noises(model: DiffusionModel, num_images, seed=0):
     "The initial noise that `model.generate(num_images, seed=seed)` starts from."
     noise_key, _ = jax.random.split(jax.random.PRNGKey(seed))
@@ -47,7 +47,7 @@ def steps_comparison(model: DiffusionModel, diffusion_steps=(1, 2, 3, 5, 10, 20)
     noise = initial_noises(model, num_images, seed)
     return np.stack([model.generate(initial_noise=noise, diffusion_steps=steps, eta=eta, seed=seed) for steps in diffusion_steps])
 
-# %% ../nbs/06_sampling.ipynb #366ccf9c
+# %% ../nbs/06_sampling.ipynb #5b13afc4
 def sampling_process(model: DiffusionModel, initial_noise, diffusion_steps=20, eta=0.0, seed=0):
     "Noisy and predicted images at every step, as two arrays (diffusion_steps, num_images, height, width, 3) in [0, 1]."
     _, key = jax.random.split(jax.random.PRNGKey(seed))
@@ -76,7 +76,7 @@ def plot_sampling_process(noisy_history, predicted_history, every=1, title=None)
         labels += ["noisy", "predicted"]
     return plot_image_rows(rows, labels, [f"step {step + 1}" for step in shown], title=title, image_inches=1.0)
 
-# %% ../nbs/06_sampling.ipynb #cbd43e90
+# %% ../nbs/06_sampling.ipynb #6b3b0ae8
 def slerp(start, end, fractions):
     "Spherical interpolation between two arrays of the same shape, one result per fraction in [0, 1]."
     start, end = np.asarray(start, "float64"), np.asarray(end, "float64")
@@ -95,7 +95,7 @@ def interpolation_grid(model: DiffusionModel, num_rows=3, num_interpolations=7, 
     images = model.generate(initial_noise=paths, diffusion_steps=diffusion_steps, seed=seed)
     return images.reshape(num_rows, num_interpolations, *images.shape[1:])
 
-# %% ../nbs/06_sampling.ipynb #5155ded8
+# %% ../nbs/06_sampling.ipynb #15334c45
 def save_gif(frames, path, seconds_per_frame=0.15, last_frame_seconds=None):
     "Write `frames` (images in [0, 1] or uint8, all of one shape) to an endlessly looping GIF at `path`."
     frames = [Image.fromarray(frame if frame.dtype == np.uint8 else (np.clip(frame, 0, 1) * 255).round().astype(np.uint8)) for frame in map(np.asarray, frames)]
@@ -117,7 +117,7 @@ def training_gif(run_dir, path, seconds_per_frame=0.5):
     if not grids: raise FileNotFoundError(f"No sample grids in {Path(run_dir, 'samples')}: train the run for at least one epoch.")
     return save_gif([np.asarray(Image.open(grid).convert("RGB")) for grid in grids], path, seconds_per_frame)
 
-# %% ../nbs/06_sampling.ipynb #8db1448f
+# %% ../nbs/06_sampling.ipynb #22397eb2
 class Explorer:
     "Widgets to generate images from `model` interactively: seed, steps, eta, number of images, and a Generate button."
     def __init__(self, model: DiffusionModel, seed=0, diffusion_steps=20, eta=0.0, num_images=8):

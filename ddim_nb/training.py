@@ -7,11 +7,12 @@ __all__ = ['RunFolder', 'save_model_atomically', 'Checkpoints', 'image_grid', 'S
            'Curves', 'describe_devices', 'use_all_devices', 'train', 'load_diffusion_model', 'generate_images',
            'train_main', 'generate_main']
 
-# %% ../nbs/05_training.ipynb #c7c9fc86
+# %% ../nbs/05_training.ipynb #058d0dfb
 from .config import (DDIMConfig, get_config, save_config, load_config, add_config_arguments,
                             config_from_arguments, PRESETS)
 from .diffusion import DiffusionModel
 from .kid import KID
+from .samplers import SAMPLERS, check_sampler, network_evaluations
 import argparse
 import csv
 import math
@@ -29,7 +30,7 @@ import matplotlib.pyplot as plt
 from PIL import Image
 from tqdm.auto import tqdm
 
-# %% ../nbs/05_training.ipynb #e923ad35
+# %% ../nbs/05_training.ipynb #18662b9a
 class RunFolder:
     "The paths of a training run's folder."
     def __init__(self, path): self.path = Path(path)
@@ -50,7 +51,7 @@ def save_model_atomically(model, path):
     model.save(temporary)
     os.replace(temporary, path)
 
-# %% ../nbs/05_training.ipynb #2cff7d93
+# %% ../nbs/05_training.ipynb #8ac18335
 def _finite(logs):
     return all(math.isfinite(float(value)) for value in logs.values())
 
@@ -125,7 +126,7 @@ class Curves(keras.callbacks.Callback):
         history = read_history(self.run.history)
         if history: plot_history(history, self.run.curves)
 
-# %% ../nbs/05_training.ipynb #84cdd12c
+# %% ../nbs/05_training.ipynb #651756a7
 def describe_devices():
     "One line saying which devices JAX computes on."
     devices = jax.devices()
@@ -153,7 +154,7 @@ def _trim_history(path, epochs):
     kept = [rows[0]] + [row for row in rows[1:] if int(row[0]) < epochs]
     with path.open("w", newline="") as file: csv.writer(file).writerows(kept)
 
-# %% ../nbs/05_training.ipynb #be9cdcdb
+# %% ../nbs/05_training.ipynb #853d422b
 def train(config: DDIMConfig = None, run_dir=None, resume=False, callbacks=(), verbose=1):
     "Train a `DiffusionModel` into the run folder `run_dir`, or continue the run there if `resume`; returns the `RunFolder`."
     from ddim_nb.data import get_datasets  # TensorFlow is needed only here, for the input pipeline
@@ -218,7 +219,7 @@ def train(config: DDIMConfig = None, run_dir=None, resume=False, callbacks=(), v
             f"or check the data, then start again, or resume from it.")
     return run
 
-# %% ../nbs/05_training.ipynb #05b85eb5
+# %% ../nbs/05_training.ipynb #fbbb50a0
 def load_diffusion_model(path):
     "The `DiffusionModel` in a run folder (best checkpoint, else last) or a `.keras` file; clear errors for anything else."
     path = Path(path)
@@ -239,15 +240,16 @@ def load_diffusion_model(path):
         raise ValueError(f"{path} holds a Keras {type(model).__name__}, not a ddim_nb DiffusionModel: pass a model saved by ddim-train.")
     return model
 
-def generate_images(source, out, num_images=16, diffusion_steps=20, eta=0.0, seed=0, batch_size=32, progress=True):
+def generate_images(source, out, num_images=16, diffusion_steps=20, eta=0.0, seed=0, batch_size=32, progress=True, sampler="ddim"):
     "Generate `num_images` from the model at `source` into the folder `out` (image_NNNN.png and grid.png); returns the images."
+    check_sampler(sampler, diffusion_steps, eta)
     model = load_diffusion_model(source)
     if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
         raise ValueError(f"num_images must be a whole number of at least 1, got {num_images!r}.")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     batches = [min(batch_size, num_images - start) for start in range(0, num_images, batch_size)]
-    images = np.concatenate([model.generate(count, diffusion_steps, eta=eta, seed=seed + index)
+    images = np.concatenate([model.generate(count, diffusion_steps, eta=eta, seed=seed + index, sampler=sampler)
                              for index, count in enumerate(tqdm(batches, desc="generating", unit="batch", disable=not progress))])
     for index, image in enumerate(images):
         Image.fromarray((image * 255).round().astype(np.uint8)).save(out / f"image_{index:04d}.png")
@@ -255,7 +257,7 @@ def generate_images(source, out, num_images=16, diffusion_steps=20, eta=0.0, see
     Image.fromarray(image_grid(images, columns, scale=max(1, 96 // images.shape[1]))).save(out / "grid.png")
     return images
 
-# %% ../nbs/05_training.ipynb #7434cf65
+# %% ../nbs/05_training.ipynb #04017ff0
 _USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, RuntimeError, FloatingPointError)
 
 def _run_command(program, action):
@@ -295,13 +297,17 @@ def generate_main(argv=None):
     parser.add_argument("model", type=Path, help="a run folder made by ddim-train (its best checkpoint is used) or a .keras file")
     parser.add_argument("--num-images", type=int, default=16, help="how many images (default: 16)")
     parser.add_argument("--steps", type=int, default=20, help="diffusion steps (default: 20)")
-    parser.add_argument("--eta", type=float, default=0.0, help="0 for deterministic DDIM, up to 1 for DDPM-like sampling (default: 0)")
+    parser.add_argument("--sampler", default="ddim", choices=SAMPLERS, help="ddim (default), ddpm (eta 1), heun or dpmpp_2m: see notebook 07")
+    parser.add_argument("--eta", type=float, default=0.0, help="with ddim: 0 for deterministic DDIM, up to 1 for DDPM-like sampling (default: 0)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same images (default: 0)")
     parser.add_argument("--batch-size", type=int, default=32, help="images generated at once (default: 32)")
     parser.add_argument("--out", type=Path, default=Path("generated"), help="output folder (default: generated)")
     arguments = parser.parse_args(argv)
 
     def action():
-        generate_images(arguments.model, arguments.out, arguments.num_images, arguments.steps, arguments.eta, arguments.seed, arguments.batch_size)
-        print(f"Wrote {arguments.num_images} images and grid.png to {arguments.out}")
+        generate_images(arguments.model, arguments.out, arguments.num_images, arguments.steps, arguments.eta, arguments.seed,
+                        arguments.batch_size, sampler=arguments.sampler)
+        evaluations = network_evaluations(arguments.sampler, arguments.steps)
+        print(f"Wrote {arguments.num_images} images and grid.png to {arguments.out} "
+              f"({arguments.sampler}, {arguments.steps} steps = {evaluations} network evaluations per image)")
     _run_command("ddim-generate", action)

@@ -5,14 +5,14 @@
 # %% auto #0
 __all__ = ['SinusoidalEmbedding', 'residual_block', 'down_block', 'up_block', 'get_network', 'network_from_config']
 
-# %% ../nbs/03_unet.ipynb #a0cfe1ec
+# %% ../nbs/03_unet.ipynb #c648ce2a
 import math
 
 from .config import DDIMConfig
 import keras
 from keras import layers, ops
 
-# %% ../nbs/03_unet.ipynb #05777b9e
+# %% ../nbs/03_unet.ipynb #049062cd
 def _check_embedding_arguments(embedding_dims, embedding_max_frequency):
     if isinstance(embedding_dims, bool) or not isinstance(embedding_dims, int) or embedding_dims < 2 or embedding_dims % 2:
         raise ValueError(f"embedding_dims must be an even whole number of at least 2 (half sines, half cosines), "
@@ -20,7 +20,7 @@ def _check_embedding_arguments(embedding_dims, embedding_max_frequency):
     if not embedding_max_frequency > 1:
         raise ValueError(f"embedding_max_frequency must be above the minimum frequency 1, got {embedding_max_frequency!r}.")
 
-# %% ../nbs/03_unet.ipynb #b02e5b16
+# %% ../nbs/03_unet.ipynb #8c61cf36
 @keras.saving.register_keras_serializable(package="ddim_nb")
 class SinusoidalEmbedding(keras.layers.Layer):
     "Embed noise variances of shape (batch, 1, 1, 1) as sines and cosines of shape (batch, 1, 1, `embedding_dims`), in float32."
@@ -48,7 +48,7 @@ class SinusoidalEmbedding(keras.layers.Layer):
         return {**super().get_config(), "embedding_dims": self.embedding_dims,
                 "embedding_max_frequency": self.embedding_max_frequency}
 
-# %% ../nbs/03_unet.ipynb #5c5d73b7
+# %% ../nbs/03_unet.ipynb #c116174a
 def residual_block(features, width):
     "Normalise, two 3x3 convolutions, and add `features` back (projected by a 1x1 convolution if its width differs)."
     residual = features if features.shape[-1] == width else layers.Conv2D(width, kernel_size=1)(features)
@@ -57,7 +57,7 @@ def residual_block(features, width):
     features = layers.Conv2D(width, kernel_size=3, padding="same")(features)
     return layers.Add()([features, residual])
 
-# %% ../nbs/03_unet.ipynb #2f464307
+# %% ../nbs/03_unet.ipynb #8900041a
 def down_block(features, skips, width, block_depth):
     "`block_depth` residual blocks, each output appended to `skips`, then 2x2 average pooling."
     for _ in range(block_depth):
@@ -73,7 +73,7 @@ def up_block(features, skips, width, block_depth):
         features = residual_block(features, width)
     return features
 
-# %% ../nbs/03_unet.ipynb #aa71f752
+# %% ../nbs/03_unet.ipynb #059da5a3
 def _check_network_arguments(image_size, widths, block_depth, embedding_dims, embedding_max_frequency):
     if not widths:
         raise ValueError(f"widths must be a non-empty list of channel counts, one per resolution, got {widths!r}.")
