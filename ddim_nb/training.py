@@ -7,7 +7,8 @@ __all__ = ['RunFolder', 'save_model_atomically', 'Checkpoints', 'image_grid', 'S
            'Curves', 'describe_devices', 'use_all_devices', 'train', 'load_diffusion_model', 'generate_images',
            'train_main', 'generate_main']
 
-# %% ../nbs/05_training.ipynb #058d0dfb
+# %% ../nbs/05_training.ipynb #666a40b8
+from . import cpu_tuning
 from .config import (DDIMConfig, get_config, save_config, load_config, add_config_arguments,
                             config_from_arguments, PRESETS)
 from .diffusion import DiffusionModel
@@ -30,7 +31,7 @@ import matplotlib.pyplot as plt
 from PIL import Image
 from tqdm.auto import tqdm
 
-# %% ../nbs/05_training.ipynb #18662b9a
+# %% ../nbs/05_training.ipynb #0ed683d0
 class RunFolder:
     "The paths of a training run's folder."
     def __init__(self, path): self.path = Path(path)
@@ -51,7 +52,7 @@ def save_model_atomically(model, path):
     model.save(temporary)
     os.replace(temporary, path)
 
-# %% ../nbs/05_training.ipynb #8ac18335
+# %% ../nbs/05_training.ipynb #653a6d5a
 def _finite(logs):
     return all(math.isfinite(float(value)) for value in logs.values())
 
@@ -126,12 +127,13 @@ class Curves(keras.callbacks.Callback):
         history = read_history(self.run.history)
         if history: plot_history(history, self.run.curves)
 
-# %% ../nbs/05_training.ipynb #651756a7
+# %% ../nbs/05_training.ipynb #1d8d87bf
 def describe_devices():
-    "One line saying which devices JAX computes on."
+    "One line saying which devices JAX computes on (and, on CPUs, with which XLA flags)."
     devices = jax.devices()
     kinds = sorted({device.platform.upper() for device in devices})
-    return f"JAX {jax.__version__} computes on {len(devices)} {'/'.join(kinds)} device(s): {', '.join(str(device) for device in devices)}"
+    line = f"JAX {jax.__version__} computes on {len(devices)} {'/'.join(kinds)} device(s): {', '.join(str(device) for device in devices)}"
+    return f"{line}; {cpu_tuning()}" if kinds == ["CPU"] else line
 
 def use_all_devices(batch_size):
     "Data parallelism over every device JAX sees (the batch split evenly, the weights replicated); returns the device count."
@@ -154,7 +156,7 @@ def _trim_history(path, epochs):
     kept = [rows[0]] + [row for row in rows[1:] if int(row[0]) < epochs]
     with path.open("w", newline="") as file: csv.writer(file).writerows(kept)
 
-# %% ../nbs/05_training.ipynb #853d422b
+# %% ../nbs/05_training.ipynb #e45f08e9
 def train(config: DDIMConfig = None, run_dir=None, resume=False, callbacks=(), verbose=1):
     "Train a `DiffusionModel` into the run folder `run_dir`, or continue the run there if `resume`; returns the `RunFolder`."
     from ddim_nb.data import get_datasets  # TensorFlow is needed only here, for the input pipeline
@@ -219,7 +221,7 @@ def train(config: DDIMConfig = None, run_dir=None, resume=False, callbacks=(), v
             f"or check the data, then start again, or resume from it.")
     return run
 
-# %% ../nbs/05_training.ipynb #fbbb50a0
+# %% ../nbs/05_training.ipynb #76730dae
 def load_diffusion_model(path):
     "The `DiffusionModel` in a run folder (best checkpoint, else last) or a `.keras` file; clear errors for anything else."
     path = Path(path)
@@ -257,7 +259,7 @@ def generate_images(source, out, num_images=16, diffusion_steps=20, eta=0.0, see
     Image.fromarray(image_grid(images, columns, scale=max(1, 96 // images.shape[1]))).save(out / "grid.png")
     return images
 
-# %% ../nbs/05_training.ipynb #04017ff0
+# %% ../nbs/05_training.ipynb #562adf30
 _USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, RuntimeError, FloatingPointError)
 
 def _run_command(program, action):
