@@ -6,7 +6,7 @@
 __all__ = ['diffusion_schedule', 'split_prediction', 'prediction_targets', 'ddim_step', 'DiffusionModel', 'normalize',
            'denormalize']
 
-# %% ../nbs/04_diffusion.ipynb #23174738
+# %% ../nbs/04_diffusion.ipynb #da5fecdf
 from .config import DDIMConfig, get_config, PREDICTION_TARGETS
 from .unet import network_from_config
 from dataclasses import asdict
@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import keras
 from keras import layers, ops
 
-# %% ../nbs/04_diffusion.ipynb #d8f10e29
+# %% ../nbs/04_diffusion.ipynb #87cc7b2d
 def diffusion_schedule(diffusion_times, min_signal_rate=0.02, max_signal_rate=0.95):
     "Noise and signal rates at `diffusion_times` in [0, 1], walking along the unit circle between the two signal rates."
     start_angle = np.arccos(max_signal_rate)
@@ -26,7 +26,7 @@ def diffusion_schedule(diffusion_times, min_signal_rate=0.02, max_signal_rate=0.
     diffusion_angles = start_angle + diffusion_times * (end_angle - start_angle)
     return ops.sin(diffusion_angles), ops.cos(diffusion_angles)
 
-# %% ../nbs/04_diffusion.ipynb #02f7e7ec
+# %% ../nbs/04_diffusion.ipynb #b96af9b2
 def split_prediction(noisy_images, predictions, noise_rates, signal_rates, prediction_target="noise"):
     "Predicted noises and images from the network's `predictions` of `prediction_target`."
     if prediction_target == "noise":
@@ -49,7 +49,7 @@ def prediction_targets(images, noises, noise_rates, signal_rates, prediction_tar
     if prediction_target == "velocity": return signal_rates * noises - noise_rates * images
     raise ValueError(f"Unknown prediction_target {prediction_target!r}: choose one of {', '.join(PREDICTION_TARGETS)}.")
 
-# %% ../nbs/04_diffusion.ipynb #56b23455
+# %% ../nbs/04_diffusion.ipynb #429cb614
 def ddim_step(pred_noises, pred_images, noise_rates, signal_rates, next_noise_rates, next_signal_rates, eta=0.0, fresh_noises=None):
     "The next noisy images: the predicted image and noise remixed at the next noise level, with `eta` of fresh noise."
     if fresh_noises is None: return next_signal_rates * pred_images + next_noise_rates * pred_noises
@@ -57,7 +57,7 @@ def ddim_step(pred_noises, pred_images, noise_rates, signal_rates, next_noise_ra
     kept_noise_rates = ops.sqrt(ops.maximum(next_noise_rates**2 - sigmas**2, 0.0))
     return next_signal_rates * pred_images + kept_noise_rates * pred_noises + sigmas * fresh_noises
 
-# %% ../nbs/04_diffusion.ipynb #6fa3a10c
+# %% ../nbs/04_diffusion.ipynb #5085bee0
 @keras.saving.register_keras_serializable(package="ddim_nb")
 class DiffusionModel(keras.Model):
     "A DDIM: the U-Net, its EMA copy, an image normaliser, and pure JAX train, test and sampling steps."
@@ -91,7 +91,7 @@ class DiffusionModel(keras.Model):
     def metrics(self):
         return [self.noise_loss_tracker, self.image_loss_tracker] + ([self.kid] if self.kid is not None else [])
 
-# %% ../nbs/04_diffusion.ipynb #d4c042e2
+# %% ../nbs/04_diffusion.ipynb #81c54431
 def _positions(variables, wanted):
     "Index in `variables` of each variable of `wanted`, matched by identity."
     index = {id(variable): position for position, variable in enumerate(variables)}
@@ -113,7 +113,7 @@ def variable_positions(self: DiffusionModel):
             seed=_positions(non_trainable, [self.seed_generator.state])[0])
     return self._variable_positions
 
-# %% ../nbs/04_diffusion.ipynb #2bceb4a9
+# %% ../nbs/04_diffusion.ipynb #4ba94da9
 def normalize(images, mean, variance):
     "Images in [0, 1] scaled to zero mean and unit variance per channel."
     return (images - mean) / ops.maximum(ops.sqrt(variance), keras.config.epsilon())
@@ -137,7 +137,13 @@ def denoise(self: DiffusionModel, noisy_images, noise_rates, signal_rates, train
     predictions = network([noisy_images, noise_rates**2], training=training)
     return split_prediction(noisy_images, predictions, noise_rates, signal_rates, self.config.prediction_target)
 
-# %% ../nbs/04_diffusion.ipynb #820d0a22
+@patch
+def ema_denoise(self: DiffusionModel, ema_values, noisy_images, noise_rates, signal_rates):
+    "Predicted noises and images of the EMA network with the weight values `ema_values`: the pure version of `denoise`, for compiled code."
+    predictions, _ = self.ema_network.stateless_call([], ema_values, [noisy_images, noise_rates**2], training=False)
+    return split_prediction(noisy_images, ops.cast(predictions, noisy_images.dtype), noise_rates, signal_rates, self.config.prediction_target)
+
+# %% ../nbs/04_diffusion.ipynb #30271349
 def _noisy_batch(images, key, schedule):
     "Noise, noise rates, signal rates and noisy images for a batch of normalised `images`."
     noise_key, time_key = jax.random.split(key)
@@ -204,7 +210,7 @@ def _update_losses(self: DiffusionModel, metric_values, noises, pred_noises, ima
         start += count
     return logs, metric_values
 
-# %% ../nbs/04_diffusion.ipynb #20620a2f
+# %% ../nbs/04_diffusion.ipynb #6252ea3f
 @patch
 def compile(self: DiffusionModel, optimizer=None, kid=None, **kwargs):
     "Compile with AdamW from the config unless `optimizer` is given; `kid` is an optional KID metric for `test_step`."
@@ -219,7 +225,7 @@ def compile_from_config(self: DiffusionModel, config):
     self.compile(optimizer=keras.optimizers.deserialize(config["optimizer"]))
     self.optimizer.build(self.trainable_variables)
 
-# %% ../nbs/04_diffusion.ipynb #9abba230
+# %% ../nbs/04_diffusion.ipynb #447271c1
 @patch
 def reverse_diffusion(self: DiffusionModel, ema_values, initial_noise, diffusion_steps, eta=0.0, key=None):
     "Predicted images after `diffusion_steps` DDIM steps from `initial_noise`, as a pure function of the EMA weights."
@@ -231,9 +237,7 @@ def reverse_diffusion(self: DiffusionModel, ema_values, initial_noise, diffusion
         noisy_images, _, key = carry
         diffusion_times = ops.ones((num_images, 1, 1, 1)) - step * step_size
         noise_rates, signal_rates = self.schedule(diffusion_times)
-        predictions, _ = self.ema_network.stateless_call([], ema_values, [noisy_images, noise_rates**2], training=False)
-        pred_noises, pred_images = split_prediction(noisy_images, ops.cast(predictions, noisy_images.dtype), noise_rates,
-                                                    signal_rates, self.config.prediction_target)
+        pred_noises, pred_images = self.ema_denoise(ema_values, noisy_images, noise_rates, signal_rates)
         next_noise_rates, next_signal_rates = self.schedule(diffusion_times - step_size)
         key, noise_key = jax.random.split(key)
         fresh_noises = jax.random.normal(noise_key, noisy_images.shape, noisy_images.dtype)
@@ -259,7 +263,7 @@ def compiled_sampler(self: DiffusionModel, diffusion_steps, sampler="ddim"):
         self._samplers[diffusion_steps, sampler] = jax.jit(run)
     return self._samplers[diffusion_steps, sampler]
 
-# %% ../nbs/04_diffusion.ipynb #ef2e9ed8
+# %% ../nbs/04_diffusion.ipynb #bd3e4c61
 def _check_sampling_arguments(diffusion_steps, eta):
     if isinstance(diffusion_steps, bool) or not isinstance(diffusion_steps, (int, np.integer)) or diffusion_steps < 1:
         raise ValueError(f"diffusion_steps must be a whole number of at least 1, got {diffusion_steps!r}.")
@@ -287,7 +291,7 @@ def generate(self: DiffusionModel, num_images=None, diffusion_steps=20, eta=0.0,
     compiled = self.compiled_sampler(int(diffusion_steps), sampler)
     return np.asarray(compiled(ema_values, mean, variance, initial_noise, jnp.float32(eta), sampling_key))
 
-# %% ../nbs/04_diffusion.ipynb #64d701f7
+# %% ../nbs/04_diffusion.ipynb #ae6d57b6
 @patch
 def test_step(self: DiffusionModel, state, images):
     "Losses of the EMA network, and KID of a quickly generated batch if the model has a KID metric; returns logs and state."
@@ -300,8 +304,7 @@ def test_step(self: DiffusionModel, state, images):
     non_trainable_values[positions["seed"]] = seed
     noises, noise_rates, signal_rates, noisy_images = _noisy_batch(images, step_key, self.schedule)
     ema_values = [non_trainable_values[position] for position in positions["ema"]]
-    predictions, _ = self.ema_network.stateless_call([], ema_values, [noisy_images, noise_rates**2], training=False)
-    pred_noises, pred_images = split_prediction(noisy_images, ops.cast(predictions, images.dtype), noise_rates, signal_rates, self.config.prediction_target)
+    pred_noises, pred_images = self.ema_denoise(ema_values, noisy_images, noise_rates, signal_rates)
     logs, metric_values = self._update_losses(metric_values, noises, pred_noises, images, pred_images)
     if self.kid is not None:
         initial_noise = jax.random.normal(noise_key, images.shape, images.dtype)

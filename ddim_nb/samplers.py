@@ -6,7 +6,7 @@
 __all__ = ['SAMPLERS', 'DETERMINISTIC_SAMPLERS', 'network_evaluations', 'steps_for_evaluations', 'check_sampler', 'sample',
            'gaussian_denoiser', 'gaussian_mixture_denoiser', 'model_denoiser']
 
-# %% ../nbs/07_samplers.ipynb #e4dbed3a
+# %% ../nbs/07_samplers.ipynb #63d0b02d
 from .diffusion import diffusion_schedule, ddim_step, split_prediction
 
 import numpy as np
@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import keras
 from keras import ops
 
-# %% ../nbs/07_samplers.ipynb #26b9d554
+# %% ../nbs/07_samplers.ipynb #0fc76c00
 SAMPLERS = ("ddim", "ddpm", "heun", "dpmpp_2m")
 "The sampler names that `sample` understands."
 
@@ -40,7 +40,7 @@ def steps_for_evaluations(sampler, evaluations):
     _check_name(sampler); _check_steps(evaluations)
     return (int(evaluations) + 1) // 2 if sampler == "heun" else int(evaluations)
 
-# %% ../nbs/07_samplers.ipynb #a603f3ff
+# %% ../nbs/07_samplers.ipynb #a0b12dd0
 def check_sampler(sampler, diffusion_steps, eta=0.0):
     "Raise a `ValueError` for an unknown `sampler`, bad `diffusion_steps` or an `eta` it cannot use; return the effective eta."
     _check_name(sampler); _check_steps(diffusion_steps)
@@ -58,7 +58,7 @@ def check_sampler(sampler, diffusion_steps, eta=0.0):
         return 1.0
     return float(eta)
 
-# %% ../nbs/07_samplers.ipynb #1859e6e3
+# %% ../nbs/07_samplers.ipynb #d5486ef4
 def _ddim_loop(denoise, rates, eta, key):
     "One DDIM step per iteration: the existing `ddim_step`, with fresh noise from `key` unless eta is known to be 0."
     deterministic = not isinstance(eta, jax.core.Tracer) and float(eta) == 0.0
@@ -124,7 +124,7 @@ def sample(denoise, initial_noise, diffusion_steps, sampler="ddim", eta=0.0, key
         _, pred_images, _ = jax.lax.fori_loop(0, diffusion_steps, _dpmpp_2m_loop(denoise, rates), carry)
     return pred_images
 
-# %% ../nbs/07_samplers.ipynb #5e0a6e69
+# %% ../nbs/07_samplers.ipynb #d6f2c1d8
 def gaussian_denoiser(data_mean, data_variance):
     "The exact `denoise(noisy_images, noise_rates, signal_rates)` for data with independent Gaussian pixels."
     data_mean, data_variance = jnp.asarray(data_mean, "float32"), jnp.asarray(data_variance, "float32")
@@ -138,7 +138,7 @@ def gaussian_denoiser(data_mean, data_variance):
         return pred_noises, pred_images
     return denoise
 
-# %% ../nbs/07_samplers.ipynb #79288b9c
+# %% ../nbs/07_samplers.ipynb #8304ab9a
 def gaussian_mixture_denoiser(weights, means, variances):
     "The exact `denoise` for data from a mixture of Gaussians with independent pixels; `means`, `variances`: (components, *image_shape)."
     weights, means, variances = (jnp.asarray(value, "float32") for value in (weights, means, variances))
@@ -157,11 +157,8 @@ def gaussian_mixture_denoiser(weights, means, variances):
         return (noisy_images - signal_rates * pred_images) / noise_rates, pred_images
     return denoise
 
-# %% ../nbs/07_samplers.ipynb #05c5fb36
+# %% ../nbs/07_samplers.ipynb #593d2a3f
 def model_denoiser(model, ema_values=None):
     "A `denoise(noisy_images, noise_rates, signal_rates)` running `model`'s EMA network with `ema_values` (default: its current weights)."
     if ema_values is None: ema_values = [variable.value for variable in model.ema_network.non_trainable_variables]
-    def denoise(noisy_images, noise_rates, signal_rates):
-        predictions, _ = model.ema_network.stateless_call([], ema_values, [noisy_images, noise_rates**2], training=False)
-        return split_prediction(noisy_images, ops.cast(predictions, noisy_images.dtype), noise_rates, signal_rates, model.config.prediction_target)
-    return denoise
+    return lambda noisy_images, noise_rates, signal_rates: model.ema_denoise(ema_values, noisy_images, noise_rates, signal_rates)

@@ -7,7 +7,7 @@ __all__ = ['RunFolder', 'save_model_atomically', 'Checkpoints', 'image_grid', 'S
            'Curves', 'describe_devices', 'use_all_devices', 'train', 'load_diffusion_model', 'generate_images',
            'train_main', 'generate_main']
 
-# %% ../nbs/05_training.ipynb #666a40b8
+# %% ../nbs/05_training.ipynb #337eede8
 from . import cpu_tuning
 from .config import (DDIMConfig, get_config, save_config, load_config, add_config_arguments,
                             config_from_arguments, PRESETS)
@@ -16,6 +16,7 @@ from .kid import KID
 from .samplers import SAMPLERS, check_sampler, network_evaluations
 import argparse
 import csv
+import dataclasses
 import math
 import os
 import sys
@@ -31,7 +32,7 @@ import matplotlib.pyplot as plt
 from PIL import Image
 from tqdm.auto import tqdm
 
-# %% ../nbs/05_training.ipynb #0ed683d0
+# %% ../nbs/05_training.ipynb #e3b4cee5
 class RunFolder:
     "The paths of a training run's folder."
     def __init__(self, path): self.path = Path(path)
@@ -52,7 +53,7 @@ def save_model_atomically(model, path):
     model.save(temporary)
     os.replace(temporary, path)
 
-# %% ../nbs/05_training.ipynb #653a6d5a
+# %% ../nbs/05_training.ipynb #ceeed9c3
 def _finite(logs):
     return all(math.isfinite(float(value)) for value in logs.values())
 
@@ -127,7 +128,7 @@ class Curves(keras.callbacks.Callback):
         history = read_history(self.run.history)
         if history: plot_history(history, self.run.curves)
 
-# %% ../nbs/05_training.ipynb #1d8d87bf
+# %% ../nbs/05_training.ipynb #a416df14
 def describe_devices():
     "One line saying which devices JAX computes on (and, on CPUs, with which XLA flags)."
     devices = jax.devices()
@@ -156,7 +157,7 @@ def _trim_history(path, epochs):
     kept = [rows[0]] + [row for row in rows[1:] if int(row[0]) < epochs]
     with path.open("w", newline="") as file: csv.writer(file).writerows(kept)
 
-# %% ../nbs/05_training.ipynb #e45f08e9
+# %% ../nbs/05_training.ipynb #fbb6f2a7
 def train(config: DDIMConfig = None, run_dir=None, resume=False, callbacks=(), verbose=1):
     "Train a `DiffusionModel` into the run folder `run_dir`, or continue the run there if `resume`; returns the `RunFolder`."
     from ddim_nb.data import get_datasets  # TensorFlow is needed only here, for the input pipeline
@@ -166,7 +167,7 @@ def train(config: DDIMConfig = None, run_dir=None, resume=False, callbacks=(), v
             raise FileNotFoundError(f"{run.path} is not a ddim_nb run folder (it has no config.json): pass the folder that ddim-train created.")
         saved = load_config(run.config)
         config = saved if config is None else config
-        if config != saved and {k: v for k, v in vars(config).items() if k != "epochs"} != {k: v for k, v in vars(saved).items() if k != "epochs"}:
+        if dataclasses.replace(config, epochs=saved.epochs) != saved:
             raise ValueError(f"A resumed run keeps the config in {run.config}; only epochs may change.")
         save_config(config, run.config)
     else:
@@ -221,7 +222,7 @@ def train(config: DDIMConfig = None, run_dir=None, resume=False, callbacks=(), v
             f"or check the data, then start again, or resume from it.")
     return run
 
-# %% ../nbs/05_training.ipynb #76730dae
+# %% ../nbs/05_training.ipynb #ab3bd928
 def load_diffusion_model(path):
     "The `DiffusionModel` in a run folder (best checkpoint, else last) or a `.keras` file; clear errors for anything else."
     path = Path(path)
@@ -259,7 +260,7 @@ def generate_images(source, out, num_images=16, diffusion_steps=20, eta=0.0, see
     Image.fromarray(image_grid(images, columns, scale=max(1, 96 // images.shape[1]))).save(out / "grid.png")
     return images
 
-# %% ../nbs/05_training.ipynb #562adf30
+# %% ../nbs/05_training.ipynb #960c5567
 _USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, RuntimeError, FloatingPointError)
 
 def _run_command(program, action):
