@@ -6,6 +6,7 @@
 __all__ = ['benchmark', 'tensorflow_benchmark', 'main']
 
 # %% ../nbs/08_bench.ipynb #60737438
+from . import restart_with_cpu_tuning, sampling_compiler_options
 from .config import get_config
 from .diffusion import DiffusionModel, ddim_step, denormalize
 import argparse
@@ -34,7 +35,7 @@ def _median_seconds(function, repeats):
 def _python_loop_sampler(model, diffusion_steps):
     "Sampling as the reference does it: a Python loop calling a compiled network once per step."
     network_call = jax.jit(lambda values, noisy_images, noise_variances: model.ema_network.stateless_call(
-        [], values, [noisy_images, noise_variances], training=False)[0])
+        [], values, [noisy_images, noise_variances], training=False)[0], compiler_options=sampling_compiler_options())
     values = [variable.value for variable in model.ema_network.non_trainable_variables]
     mean, variance = model.normalizer_statistics()
 
@@ -84,6 +85,7 @@ def benchmark(preset="flowers", batch_size=None, train_steps=20, warmup_steps=3,
     python_loop_seconds = _median_seconds(lambda: python_loop(initial_noise), 3)
     return dict(preset=preset, image_size=config.image_size, widths=config.widths, batch_size=config.batch_size,
                 devices=[str(device) for device in jax.devices()], xla_flags=os.environ.get("XLA_FLAGS", ""),
+                glibc_tunables=os.environ.get("GLIBC_TUNABLES", ""),
                 train_images_per_s=round(config.batch_size / train_seconds, 2),
                 sample_images_per_s=round(sample_images / sample_seconds, 2),
                 python_loop_sample_images_per_s=round(sample_images / python_loop_seconds, 2),
@@ -153,6 +155,7 @@ def _tensorflow_worker(preset, batch_size, train_steps, warmup_steps, sample_ima
 # %% ../nbs/08_bench.ipynb #f7393cb7
 def main(argv=None):
     "Command line: print one JSON line with the benchmark's results."
+    if argv is None: restart_with_cpu_tuning(["-m", "ddim_nb.bench", *sys.argv[1:]])
     parser = argparse.ArgumentParser(prog="python -m ddim_nb.bench", description=__doc__ or "Benchmark training and sampling speed.")
     parser.add_argument("--preset", default="flowers", help="config preset to measure (default: flowers, the reference)")
     parser.add_argument("--batch-size", type=int, default=None, help="override the preset's batch size")

@@ -7,6 +7,7 @@ __all__ = ['diffusion_schedule', 'split_prediction', 'prediction_targets', 'ddim
            'denormalize']
 
 # %% ../nbs/04_diffusion.ipynb #da5fecdf
+from . import sampling_compiler_options
 from .config import DDIMConfig, get_config, PREDICTION_TARGETS
 from .unet import network_from_config
 from dataclasses import asdict
@@ -260,7 +261,7 @@ def compiled_sampler(self: DiffusionModel, diffusion_steps, sampler="ddim"):
         def run(ema_values, mean, variance, initial_noise, eta, key):
             self.sampler_traces = getattr(self, "sampler_traces", 0) + 1  # runs only while JAX traces, i.e. compiles
             return denormalize(loop(ema_values, initial_noise, eta, key), mean, variance)
-        self._samplers[diffusion_steps, sampler] = jax.jit(run)
+        self._samplers[diffusion_steps, sampler] = jax.jit(run, compiler_options=sampling_compiler_options())
     return self._samplers[diffusion_steps, sampler]
 
 # %% ../nbs/04_diffusion.ipynb #bd3e4c61

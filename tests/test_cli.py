@@ -50,6 +50,14 @@ def test_train_writes_every_file(trained_run):
     assert load_config(run_dir / "config.json").widths == [8, 16]
 
 
+def test_train_restarts_once_with_cpu_tuning(trained_run):
+    "On Linux ddim-train restarts itself once with the glibc huge-page tunable, and its first line reports it with the XLA flags."
+    if not sys.platform.startswith("linux") or os.environ.get("DDIM_NB_CPU_TUNING") == "0": pytest.skip("CPU tuning is off here")
+    first_line = trained_run[1].stdout.splitlines()[0]
+    assert "glibc.malloc.hugetlb=1" in first_line and "ynn_fusion_type" in first_line, first_line
+    assert trained_run[1].stdout.count("computes on") == 1  # one restart, not a loop
+
+
 def test_generate_writes_images(trained_run, tmp_path):
     run_dir, _ = trained_run
     out = tmp_path / "generated"

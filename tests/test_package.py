@@ -58,22 +58,23 @@ record = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: c
 model.fit(np.tile(images, (50, 1, 1, 1)), batch_size=8, epochs=1, shuffle=False, verbose=0, callbacks=[record])
 noise = np.random.default_rng(1).normal(size=(2, 16, 16, 3)).astype("float32")
 pixels = model.generate(initial_noise=noise, diffusion_steps=5, seed=0).ravel()[:50]
-print(os.environ.get("XLA_FLAGS", ""), "|", " ".join(map(str, curve)), "|", " ".join(map(str, pixels)))
+print(ddim_nb.sampling_compiler_options() is not None, "|", os.environ.get("XLA_FLAGS", ""), "|", " ".join(map(str, curve)), "|", " ".join(map(str, pixels)))
 """
 
 
 def test_cpu_tuning_changes_speed_not_results():
-    "The CPU XLA flags set at import must give the same 50-step loss and the same samples as XLA's defaults."
+    "The CPU XLA flags set at import, and the sampler's own options, must give the same 50-step loss and the same samples as XLA's defaults."
     runs = []
     for tuning in ("1", "0"):
         environment = {key: value for key, value in os.environ.items() if key != "XLA_FLAGS"}
         result = subprocess.run([sys.executable, "-c", LOSS_CURVE], capture_output=True, text=True, timeout=300,
                                 env={**environment, "DDIM_NB_CPU_TUNING": tuning})
         assert result.returncode == 0, result.stderr[-2000:]
-        flags, curve, pixels = result.stdout.strip().splitlines()[-1].split("|")
-        runs.append((flags.strip(), np.array(curve.split(), float), np.array(pixels.split(), float)))
+        sampler_options, flags, curve, pixels = result.stdout.strip().splitlines()[-1].split("|")
+        runs.append((flags.strip(), np.array(curve.split(), float), np.array(pixels.split(), float), sampler_options.strip()))
     from ddim_nb import CPU_XLA_FLAGS
     assert runs[0][0] == CPU_XLA_FLAGS and runs[1][0] == ""
+    assert (runs[0][3], runs[1][3]) == ("True", "False")  # the tuned run compiled its sampler with its own options
     assert len(runs[0][1]) == 50 and runs[0][1][-1] < runs[0][1][0]
     np.testing.assert_allclose(runs[0][1], runs[1][1], atol=1e-4)  # the loss curve, step by step
     np.testing.assert_allclose(runs[0][2], runs[1][2], atol=1e-4)  # the samples
