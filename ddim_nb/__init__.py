@@ -5,7 +5,7 @@ __version__ = "0.1.0"
 
 # %% auto #0
 __all__ = ['CPU_XLA_FLAGS', 'CPU_SAMPLING_COMPILER_OPTIONS', 'CPU_GLIBC_TUNABLES', 'sampling_compiler_options', 'cpu_tuning',
-           'restart_with_cpu_tuning']
+           'restart_with_cpu_tuning', 'train_command', 'generate_command']
 
 # %% ../nbs/00_backend.ipynb #65d39a5b
 import os
@@ -65,8 +65,11 @@ def _restart_command(command, environ):
     "The (program, arguments, environment) to restart `command` with the tunable, or None when nothing needs doing."
     tunables = environ.get("GLIBC_TUNABLES", "")
     if (not sys.platform.startswith("linux") or not sys.executable or environ.get("DDIM_NB_CPU_TUNING") == "0"
-        or "glibc.malloc.hugetlb" in tunables): return None
-    return sys.executable, [sys.executable, *command], {**environ, "GLIBC_TUNABLES": ":".join(filter(None, [tunables, CPU_GLIBC_TUNABLES]))}
+        or environ.get("DDIM_NB_RESTARTED") == "1" or "glibc.malloc.hugetlb" in tunables): return None
+    import subprocess
+    arguments = [sys.executable, *subprocess._args_from_interpreter_flags(), *command]  # the standard library's own way to relaunch Python
+    return sys.executable, arguments, {**environ, "DDIM_NB_RESTARTED": "1",
+                                       "GLIBC_TUNABLES": ":".join(filter(None, [tunables, CPU_GLIBC_TUNABLES]))}
 
 def restart_with_cpu_tuning(command):
     "Replace this process by `python *command` with `CPU_GLIBC_TUNABLES` set, unless set already; for command-line entry points."
@@ -74,3 +77,17 @@ def restart_with_cpu_tuning(command):
     if restart is None: return
     sys.stdout.flush(); sys.stderr.flush()
     os.execve(*restart)
+
+# %% ../nbs/00_backend.ipynb #6abe6e4f
+def _console_script(program, function):
+    if os.path.basename(sys.argv[0]) == program: restart_with_cpu_tuning(sys.argv)
+    from ddim_nb import training
+    getattr(training, function)()
+
+def train_command():
+    "Console script `ddim-train`: restart with the CPU tuning if needed, then `ddim_nb.training.train_main`."
+    _console_script("ddim-train", "train_main")
+
+def generate_command():
+    "Console script `ddim-generate`: restart with the CPU tuning if needed, then `ddim_nb.training.generate_main`."
+    _console_script("ddim-generate", "generate_main")

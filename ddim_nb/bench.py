@@ -6,7 +6,14 @@
 __all__ = ['benchmark', 'tensorflow_benchmark', 'main']
 
 # %% ../nbs/08_bench.ipynb #60737438
-from . import restart_with_cpu_tuning, sampling_compiler_options
+#| eval: false
+# Run as `python -m ddim_nb.bench`: restart once with the CPU tuning (see 00_backend) before JAX and TensorFlow are imported.
+import sys
+from . import restart_with_cpu_tuning
+if __name__ == "__main__": restart_with_cpu_tuning(["-m", "ddim_nb.bench", *sys.argv[1:]])
+
+# %% ../nbs/08_bench.ipynb #41bb2e48
+from . import sampling_compiler_options
 from .config import get_config
 from .diffusion import DiffusionModel, ddim_step, denormalize
 import argparse
@@ -155,7 +162,6 @@ def _tensorflow_worker(preset, batch_size, train_steps, warmup_steps, sample_ima
 # %% ../nbs/08_bench.ipynb #f7393cb7
 def main(argv=None):
     "Command line: print one JSON line with the benchmark's results."
-    if argv is None: restart_with_cpu_tuning(["-m", "ddim_nb.bench", *sys.argv[1:]])
     parser = argparse.ArgumentParser(prog="python -m ddim_nb.bench", description=__doc__ or "Benchmark training and sampling speed.")
     parser.add_argument("--preset", default="flowers", help="config preset to measure (default: flowers, the reference)")
     parser.add_argument("--batch-size", type=int, default=None, help="override the preset's batch size")

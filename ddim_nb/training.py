@@ -8,7 +8,7 @@ __all__ = ['RunFolder', 'save_model_atomically', 'Checkpoints', 'image_grid', 'S
            'train_main', 'generate_main']
 
 # %% ../nbs/05_training.ipynb #337eede8
-from . import cpu_tuning, restart_with_cpu_tuning
+from . import cpu_tuning
 from .config import (DDIMConfig, get_config, save_config, load_config, add_config_arguments,
                             config_from_arguments, PRESETS)
 from .diffusion import DiffusionModel
@@ -271,7 +271,6 @@ def _run_command(program, action):
 
 def train_main(argv=None):
     "Entry point of `ddim-train`."
-    if argv is None: restart_with_cpu_tuning(["-c", "from ddim_nb.training import train_main; train_main()", *sys.argv[1:]])
     parser = argparse.ArgumentParser(prog="ddim-train", description="Train a DDIM on a data set, writing a run folder with checkpoints, samples and curves.")
     parser.add_argument("--preset", default="demo", help=f"starting config, one of {', '.join(PRESETS)} (default: demo, five minutes on a CPU)")
     parser.add_argument("--run-dir", type=Path, help="folder of the run (default: runs/<preset>-<date>-<time>)")
@@ -297,7 +296,6 @@ def train_main(argv=None):
 
 def generate_main(argv=None):
     "Entry point of `ddim-generate`."
-    if argv is None: restart_with_cpu_tuning(["-c", "from ddim_nb.training import generate_main; generate_main()", *sys.argv[1:]])
     parser = argparse.ArgumentParser(prog="ddim-generate", description="Generate images from a trained DDIM.")
     parser.add_argument("model", type=Path, help="a run folder made by ddim-train (its best checkpoint is used) or a .keras file")
     parser.add_argument("--num-images", type=int, default=16, help="how many images (default: 16)")

@@ -88,9 +88,10 @@ class BatchNormalization(layers.BatchNormalization):
         super().__init__(**{**kwargs, "center": False, "scale": False})
 
     def call(self, inputs, training=None, mask=None):
-        if not (training and self.trainable) or mask is not None or keras.config.backend() != "jax" or self.axis not in (-1, len(inputs.shape) - 1):
+        if (not (training and self.trainable) or mask is not None or keras.config.backend() != "jax" or self.renorm or self.synchronized
+                or self.axis not in (-1, len(inputs.shape) - 1)):
             return super().call(inputs, training=training, mask=mask)
-        standardized, mean, variance = batch_standardize(ops.cast(inputs, "float32"), self.epsilon)
+        standardized, mean, variance = batch_standardize(ops.cast(inputs, keras.backend.result_type(inputs.dtype, "float32")), self.epsilon)
         self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
         self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
         return ops.cast(standardized, self.compute_dtype)
