@@ -9,6 +9,7 @@ __all__ = ['CPU_XLA_FLAGS', 'CPU_SAMPLING_COMPILER_OPTIONS', 'CPU_GLIBC_TUNABLES
 
 # %% ../nbs/00_backend.ipynb #65d39a5b
 import os
+import subprocess
 import sys
 import warnings
 
@@ -66,7 +67,6 @@ def _restart_command(command, environ):
     tunables = environ.get("GLIBC_TUNABLES", "")
     if (not sys.platform.startswith("linux") or not sys.executable or environ.get("DDIM_NB_CPU_TUNING") == "0"
         or environ.get("DDIM_NB_RESTARTED") == "1" or "glibc.malloc.hugetlb" in tunables): return None
-    import subprocess
     arguments = [sys.executable, *subprocess._args_from_interpreter_flags(), *command]  # the standard library's own way to relaunch Python
     return sys.executable, arguments, {**environ, "DDIM_NB_RESTARTED": "1",
                                        "GLIBC_TUNABLES": ":".join(filter(None, [tunables, CPU_GLIBC_TUNABLES]))}
@@ -79,15 +79,18 @@ def restart_with_cpu_tuning(command):
     os.execve(*restart)
 
 # %% ../nbs/00_backend.ipynb #6abe6e4f
-def _console_script(program, function):
+def _restart_console_script(program):
+    "Restart with the CPU tuning if this process is the console script `program` (not a notebook or test calling it)."
     if os.path.basename(sys.argv[0]) == program: restart_with_cpu_tuning(sys.argv)
-    from ddim_nb import training
-    getattr(training, function)()
 
 def train_command():
     "Console script `ddim-train`: restart with the CPU tuning if needed, then `ddim_nb.training.train_main`."
-    _console_script("ddim-train", "train_main")
+    _restart_console_script("ddim-train")
+    from ddim_nb.training import train_main
+    train_main()
 
 def generate_command():
     "Console script `ddim-generate`: restart with the CPU tuning if needed, then `ddim_nb.training.generate_main`."
-    _console_script("ddim-generate", "generate_main")
+    _restart_console_script("ddim-generate")
+    from ddim_nb.training import generate_main
+    generate_main()

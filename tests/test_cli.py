@@ -51,7 +51,7 @@ def test_train_writes_every_file(trained_run):
     assert load_config(run_dir / "config.json").widths == [8, 16]
 
 
-def test_train_restarts_once_with_cpu_tuning(trained_run):
+def test_train_restarts_with_cpu_tuning(trained_run):
     "On Linux ddim-train restarts itself with the glibc huge-page tunable, and its first line reports it with the XLA flags."
     if not sys.platform.startswith("linux") or os.environ.get("DDIM_NB_CPU_TUNING") == "0": pytest.skip("CPU tuning is off here")
     first_line = trained_run[1].stdout.splitlines()[0]
