@@ -167,3 +167,21 @@ train(get_config("tiny", dataset_repetitions=1, epochs=3), run_dir=r"{tmp_path /
     model = load_diffusion_model(tmp_path / "run" / "checkpoints" / "last.keras")
     assert int(model.optimizer.iterations.numpy()) == 2400 // 8  # the checkpoint of epoch 1, the last good one
     assert all(np.isfinite(np.asarray(weight)).all() for weight in model.network.weights)
+
+
+def test_bench_times_each_convolution_kernel():
+    "`python -m ddim_nb.bench --convolutions` prints one JSON line: each 3x3 convolution of the preset, its uses and three timings."
+    result = run_command(sys.executable, "-m", "ddim_nb.bench", "--preset", "tiny", "--convolutions", "--repeats", "1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["backend"] == "jax" and report["batch_size"] == 8
+    assert sum(row["count"] for row in report["convolutions"]) == 6  # tiny: 2 convolutions in each of 3 residual blocks
+    for name, total in report["totals"].items():
+        assert all(row[name] > 0 for row in report["convolutions"])
+        assert abs(total - sum(row["count"] * row[name] for row in report["convolutions"])) < 0.1
+
+
+def test_bench_refuses_counts_below_one():
+    result = run_command(sys.executable, "-m", "ddim_nb.bench", "--convolutions", "--repeats", "0")
+    assert result.returncode == 2 and "--repeats: must be a whole number of at least 1, got '0'" in result.stderr
+    assert "Traceback" not in result.stderr
