@@ -104,10 +104,11 @@ def benchmark(preset="flowers", batch_size=None, train_steps=20, warmup_steps=3,
 def tensorflow_benchmark(preset="flowers", batch_size=None, train_steps=20, warmup_steps=3, sample_images=16, sample_steps=20, seed=0,
                          convolutions=False, repeats=5):
     "The same measurements with Keras on TensorFlow, run in a subprocess; a dict like `benchmark`'s (or `convolution_benchmark`'s)."
-    arguments = [sys.executable, "-m", "ddim_nb.bench", "--tensorflow-worker", "--preset", preset, "--train-steps", str(train_steps),
-                 "--warmup-steps", str(warmup_steps), "--sample-images", str(sample_images), "--sample-steps", str(sample_steps)]
+    arguments = [sys.executable, "-m", "ddim_nb.bench", "--tensorflow-worker", "--preset", preset, "--seed", str(seed)]
     if batch_size is not None: arguments += ["--batch-size", str(batch_size)]
     if convolutions: arguments += ["--convolutions", "--repeats", str(repeats)]
+    else: arguments += ["--train-steps", str(train_steps), "--warmup-steps", str(warmup_steps), "--sample-images", str(sample_images),
+                        "--sample-steps", str(sample_steps)]
     environment = {**os.environ, "KERAS_BACKEND": "tensorflow", "DDIM_NB_ANY_BACKEND": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
     result = subprocess.run(arguments, capture_output=True, text=True, env=environment)
     if result.returncode != 0: raise RuntimeError(f"The TensorFlow benchmark failed:\n{result.stderr[-3000:]}")
@@ -172,20 +173,24 @@ def convolution_shapes(config):
             shapes[shape] = shapes.get(shape, 0) + 1
     return shapes
 
-def _convolution_kernels(batch_size, size, in_channels, out_channels, seed):
-    "Three zero-argument callables (forward, input gradient, kernel gradient) of one 'same' 3x3 convolution on the running backend."
+def _convolution_tensors(batch_size, size, in_channels, out_channels, seed):
+    "Random float32 inputs, kernel and output gradient of one 'same' 3x3 convolution, as NumPy arrays."
     rng = np.random.default_rng(seed)
-    inputs = rng.standard_normal((batch_size, size, size, in_channels), dtype="float32")
-    kernel = rng.standard_normal((3, 3, in_channels, out_channels), dtype="float32")
-    output_gradient = rng.standard_normal((batch_size, size, size, out_channels), dtype="float32")
+    return (rng.standard_normal((batch_size, size, size, in_channels), dtype="float32"),
+            rng.standard_normal((3, 3, in_channels, out_channels), dtype="float32"),
+            rng.standard_normal((batch_size, size, size, out_channels), dtype="float32"))
+
+def _convolution_kernels(inputs, kernel, output_gradient):
+    "Three zero-argument callables on the running backend: the convolution, its input gradient and its kernel gradient."
     if keras.config.backend() == "tensorflow":
         import tensorflow as tf
         inputs, kernel, output_gradient = tf.constant(inputs), tf.constant(kernel), tf.constant(output_gradient)
-        ones = [1, 1, 1, 1]
-        kernels = (lambda: tf.nn.conv2d(inputs, kernel, 1, "SAME"),
-                   lambda: tf.raw_ops.Conv2DBackpropInput(input_sizes=inputs.shape, filter=kernel, out_backprop=output_gradient, strides=ones, padding="SAME"),
-                   lambda: tf.raw_ops.Conv2DBackpropFilter(input=inputs, filter_sizes=kernel.shape, out_backprop=output_gradient, strides=ones, padding="SAME"))
-        return [lambda function=tf.function(kernel_function): function().numpy() for kernel_function in kernels]
+        strides = [1, 1, 1, 1]
+        return [tf.function(lambda: tf.nn.conv2d(inputs, kernel, strides, "SAME")),
+                tf.function(lambda: tf.raw_ops.Conv2DBackpropInput(input_sizes=inputs.shape, filter=kernel, out_backprop=output_gradient,
+                                                                   strides=strides, padding="SAME")),
+                tf.function(lambda: tf.raw_ops.Conv2DBackpropFilter(input=inputs, filter_sizes=kernel.shape, out_backprop=output_gradient,
+                                                                    strides=strides, padding="SAME"))]
     inputs, kernel, output_gradient = jax.numpy.asarray(inputs), jax.numpy.asarray(kernel), jax.numpy.asarray(output_gradient)
     convolve = lambda inputs, kernel: jax.lax.conv_general_dilated(inputs, kernel, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
     forward = jax.jit(convolve)
@@ -193,55 +198,70 @@ def _convolution_kernels(batch_size, size, in_channels, out_channels, seed):
     kernel_gradient = jax.jit(lambda inputs, output_gradient: jax.vjp(lambda kernel: convolve(inputs, kernel), kernel)[1](output_gradient)[0])
     return [lambda: forward(inputs, kernel), lambda: input_gradient(kernel, output_gradient), lambda: kernel_gradient(inputs, output_gradient)]
 
+def _check_gradients(inputs, kernel, output_gradient, output, input_gradient, kernel_gradient):
+    "Refuse results that are not a convolution's two gradients: <conv(x, w), dy> = <x, dx> = <w, dw> for the true ones."
+    products = [np.vdot(np.asarray(a, "float64"), np.asarray(b, "float64"))
+                for a, b in ((output, output_gradient), (inputs, input_gradient), (kernel, kernel_gradient))]
+    if np.shape(output) != np.shape(output_gradient) or not np.allclose(products, products[0], rtol=1e-3):
+        raise AssertionError(f"The timed convolution kernels compute something else: <y, dy>, <x, dx>, <w, dw> = {products}.")
+
 def convolution_benchmark(preset="flowers", batch_size=None, repeats=5, seed=0):
     "Median milliseconds of each 3x3 convolution of `preset`'s U-Net (forward, input and kernel gradients) on the running backend, with totals."
     config = get_config(preset, **({} if batch_size is None else {"batch_size": batch_size}))
     rows, totals = [], dict(forward_ms=0.0, input_gradient_ms=0.0, kernel_gradient_ms=0.0)
     for (size, in_channels, out_channels), count in convolution_shapes(config).items():
+        tensors = _convolution_tensors(config.batch_size, size, in_channels, out_channels, seed)
+        calls = _convolution_kernels(*tensors)
+        _check_gradients(*tensors, *[call() for call in calls])  # also compiles (JAX) or traces (TensorFlow) each call before timing
         row = dict(size=size, in_channels=in_channels, out_channels=out_channels, count=count)
-        for name, call in zip(totals, _convolution_kernels(config.batch_size, size, in_channels, out_channels, seed)):
-            jax.block_until_ready(call())  # compile (JAX) or trace (TensorFlow) first
-            row[name] = round(1000 * _median_seconds(call, repeats), 2)
-            totals[name] += count * row[name]
+        for name, call in zip(totals, calls):
+            milliseconds = 1000 * _median_seconds(call, repeats)
+            row[name] = round(milliseconds, 3)
+            totals[name] += count * milliseconds
         rows.append(row)
     return dict(backend=keras.config.backend(), preset=preset, batch_size=config.batch_size, convolutions=rows,
-                totals={name: round(total, 1) for name, total in totals.items()})
+                totals={name: round(total, 3) for name, total in totals.items()})
 
 # %% ../nbs/08_bench.ipynb #f7393cb7
-def _at_least_one(text):
-    "An argparse type: a whole number of at least 1."
-    try: number = int(text)
-    except ValueError: number = 0
-    if number < 1: raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
-    return number
+def _whole_number(minimum):
+    "An argparse type: a whole number of at least `minimum`."
+    def parse(text):
+        try: number = int(text)
+        except ValueError: raise argparse.ArgumentTypeError(f"must be a whole number of at least {minimum}, got {text!r}") from None
+        if number < minimum: raise argparse.ArgumentTypeError(f"must be a whole number of at least {minimum}, got {text!r}")
+        return number
+    return parse
 
 def main(argv=None):
     "Command line: print one JSON line with the benchmark's results."
     parser = argparse.ArgumentParser(prog="python -m ddim_nb.bench", description=__doc__ or "Benchmark training and sampling speed.")
     parser.add_argument("--preset", default="flowers", help="config preset to measure (default: flowers, the reference)")
-    parser.add_argument("--batch-size", type=_at_least_one, default=None, help="override the preset's batch size")
-    parser.add_argument("--train-steps", type=_at_least_one, default=20, help="timed train steps after warm-up (default: 20)")
-    parser.add_argument("--sample-images", type=_at_least_one, default=16, help="images per sampling call (default: 16)")
-    parser.add_argument("--sample-steps", type=_at_least_one, default=20, help="diffusion steps per sampling call (default: 20)")
-    parser.add_argument("--warmup-steps", type=int, default=3, help="untimed train steps after compilation (default: 3)")
+    parser.add_argument("--batch-size", type=_whole_number(1), default=None, help="override the preset's batch size")
+    parser.add_argument("--train-steps", type=_whole_number(1), default=20, help="timed train steps after warm-up (default: 20)")
+    parser.add_argument("--sample-images", type=_whole_number(1), default=16, help="images per sampling call (default: 16)")
+    parser.add_argument("--sample-steps", type=_whole_number(1), default=20, help="diffusion steps per sampling call (default: 20)")
+    parser.add_argument("--warmup-steps", type=_whole_number(0), default=3, help="untimed train steps after compilation (default: 3)")
     parser.add_argument("--mixed-precision", action="store_true", help="compute in bfloat16 (mixed_bfloat16), for GPUs")
     parser.add_argument("--compare-tensorflow", action="store_true", help="also measure Keras on TensorFlow in a subprocess, and the ratio")
     parser.add_argument("--convolutions", action="store_true", help="time each 3x3 convolution's forward, input and kernel gradient instead")
-    parser.add_argument("--repeats", type=_at_least_one, default=5, help="timed calls per convolution kernel with --convolutions (default: 5)")
+    parser.add_argument("--repeats", type=_whole_number(1), default=5, help="timed calls per kernel, only with --convolutions (default: 5)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random images, weights and tensors (default: 0)")
     parser.add_argument("--tensorflow-worker", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args(argv)
+    if arguments.convolutions and arguments.mixed_precision:
+        parser.error("--convolutions measures float32 kernels; leave out --mixed-precision")
     if arguments.convolutions:
-        result = convolution_benchmark(arguments.preset, arguments.batch_size, arguments.repeats)
+        result = convolution_benchmark(arguments.preset, arguments.batch_size, arguments.repeats, arguments.seed)
         if arguments.compare_tensorflow and not arguments.tensorflow_worker:
-            tensorflow = tensorflow_benchmark(arguments.preset, arguments.batch_size, convolutions=True, repeats=arguments.repeats)
+            tensorflow = tensorflow_benchmark(arguments.preset, arguments.batch_size, convolutions=True, repeats=arguments.repeats, seed=arguments.seed)
             result.update(tensorflow=tensorflow, time_ratio_jax_over_tensorflow={
                 name: round(total / tensorflow["totals"][name], 2) for name, total in result["totals"].items()})
         print(json.dumps(result))
         return
     measure = dict(preset=arguments.preset, batch_size=arguments.batch_size, train_steps=arguments.train_steps, warmup_steps=arguments.warmup_steps,
-                   sample_images=arguments.sample_images, sample_steps=arguments.sample_steps)
+                   sample_images=arguments.sample_images, sample_steps=arguments.sample_steps, seed=arguments.seed)
     if arguments.tensorflow_worker:
-        print(json.dumps(_tensorflow_worker(seed=0, **measure)))
+        print(json.dumps(_tensorflow_worker(**measure)))
         return
     result = benchmark(**measure, mixed_precision=arguments.mixed_precision)
     if arguments.compare_tensorflow:
