@@ -9,12 +9,14 @@ __all__ = ['PETAL_HUE_RANGES', 'SYNTHETIC_SHAPE', 'IMAGE_SUFFIXES', 'TFDS_SPLITS
 # %% ../nbs/01_data.ipynb #cf0235c5
 from .config import DDIMConfig, get_config
 import contextlib
+import functools
 import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import requests
 from matplotlib.colors import hsv_to_rgb
 from PIL import Image
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the user's terminal
@@ -149,12 +151,22 @@ class Datasets:
     validation_images: int
 
 # %% ../nbs/01_data.ipynb #5b4843bf
+def _check_reachable(builder):
+    "Raise ConnectionError at once if the first download URL of the TFDS `builder` cannot be reached."
+    urls = list(builder.url_infos or {})
+    if not urls: return  # nothing to download: generated locally, or downloads managed by the builder itself
+    try: requests.head(urls[0], timeout=15, allow_redirects=True)
+    except requests.RequestException: raise ConnectionError(f"cannot reach {urls[0]}") from None
+
 def _load_tfds(config, split):
     "Images of `split` of the TFDS data set named by `config`, and how many there are."
+    load = functools.partial(tfds.load, config.dataset, split=split, shuffle_files=True, with_info=True, data_dir=config.data_dir,
+                             read_config=tfds.ReadConfig(shuffle_seed=config.seed))
     try:
-        dataset, info = tfds.load(config.dataset, split=split, shuffle_files=True, with_info=True, data_dir=config.data_dir,
-                                  read_config=tfds.ReadConfig(shuffle_seed=config.seed),
-                                  download_and_prepare_kwargs={"download_config": tfds.download.DownloadConfig(try_download_gcs=False)})
+        try: dataset, info = load(download=False)  # a prepared copy
+        except Exception:
+            _check_reachable(tfds.builder(config.dataset, data_dir=config.data_dir))
+            dataset, info = load(download_and_prepare_kwargs={"download_config": tfds.download.DownloadConfig(try_download_gcs=False)})
     except Exception as error:
         where = config.data_dir or os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets"
         raise RuntimeError(
