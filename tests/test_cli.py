@@ -15,11 +15,11 @@ from PIL import Image
 TINY = ["--preset", "tiny", "--dataset-repetitions", "1"]
 
 
-def run_command(*arguments, timeout=600):
+def run_command(*arguments, timeout=600, **extra_environment):
     "Run a console script of the installed package; return the completed process."
     environment = {key: value for key, value in os.environ.items() if key not in ("GLIBC_TUNABLES", "DDIM_NB_RESTARTED")}
     return subprocess.run(list(arguments), capture_output=True, text=True, timeout=timeout,
-                          env={**environment, "PYTHONUNBUFFERED": "1"})
+                          env={**environment, "PYTHONUNBUFFERED": "1", **extra_environment})
 
 
 def history_epochs(run_dir):
@@ -118,6 +118,16 @@ def test_train_refuses_bad_input(arguments, message, tmp_path):
     result = run_command("ddim-train", *TINY, *arguments, "--run-dir", str(tmp_path / "run"))
     assert result.returncode == 1, result.stdout[-2000:]
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_train_without_network_says_how_to_get_the_data(tmp_path):
+    "The reference data set, not prepared and not reachable (requests go to a closed local port): a clear error, no download, no traceback."
+    closed_port = "http://127.0.0.1:9"
+    result = run_command("ddim-train", "--preset", "flowers", "--dataset", "oxford_flowers102", "--data-dir", str(tmp_path), "--run-dir", str(tmp_path / "run"),
+                         HTTP_PROXY=closed_port, HTTPS_PROXY=closed_port, NO_PROXY="", no_proxy="")
+    assert result.returncode == 1, result.stdout[-2000:]
+    assert "cannot reach https://www.robots.ox.ac.uk/" in result.stderr and "tfds build oxford_flowers102" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_train_refuses_to_overwrite_or_resume_a_non_run(trained_run, tmp_path):
