@@ -153,8 +153,8 @@ class Datasets:
 # %% ../nbs/01_data.ipynb #5b4843bf
 def _check_reachable(builder):
     "Raise ConnectionError at once if the first download URL of the TFDS `builder` cannot be reached."
-    urls = list(builder.url_infos or {})
-    if not urls: return  # nothing to download: generated locally, or downloads managed by the builder itself
+    urls = [url for url in builder.url_infos or {} if url.startswith("http")]
+    if not urls: return  # nothing fetched over HTTP here: generated locally, a manual download, or FTP
     try: requests.head(urls[0], timeout=15, allow_redirects=True)
     except requests.RequestException: raise ConnectionError(f"cannot reach {urls[0]}") from None
 
@@ -162,18 +162,24 @@ def _load_tfds(config, split):
     "Images of `split` of the TFDS data set named by `config`, and how many there are."
     load = functools.partial(tfds.load, config.dataset, split=split, shuffle_files=True, with_info=True, data_dir=config.data_dir,
                              read_config=tfds.ReadConfig(shuffle_seed=config.seed))
-    try:
-        try: dataset, info = load(download=False)  # a prepared copy
-        except Exception:
-            _check_reachable(tfds.builder(config.dataset, data_dir=config.data_dir))
-            dataset, info = load(download_and_prepare_kwargs={"download_config": tfds.download.DownloadConfig(try_download_gcs=False)})
+    where = config.data_dir or os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets"
+    try: dataset, info = load(download=False)  # a prepared copy
     except Exception as error:
-        where = config.data_dir or os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets"
-        raise RuntimeError(
-            f"Could not load the TFDS data set {config.dataset!r} (split {split!r}): no prepared copy in {where}, and the "
-            f"download failed ({type(error).__name__}: {str(error)[:200]}). Without a network, prepare it once on a machine "
-            f"with one (`tfds build {config.dataset}`), copy that folder here and pass it as data_dir (--data-dir), or train on "
-            f"the embedded data set (dataset 'synthetic_flowers') or a folder of your own images (dataset 'image_folder').") from None
+        try: builder = tfds.builder(config.dataset, data_dir=config.data_dir)
+        except Exception: builder = None  # TFDS cannot even read the copy's description
+        if builder is None or builder.is_prepared():
+            raise RuntimeError(f"The prepared copy of the TFDS data set {config.dataset!r} in {where} could not be read "
+                               f"({type(error).__name__}: {str(error)[:200]}). Delete its folder {config.dataset}/ there to have "
+                               f"it downloaded and prepared again, or replace it with a complete copy.") from None
+        try:
+            _check_reachable(builder)
+            dataset, info = load(download_and_prepare_kwargs={"download_config": tfds.download.DownloadConfig(try_download_gcs=False)})
+        except Exception as error:
+            raise RuntimeError(
+                f"Could not load the TFDS data set {config.dataset!r} (split {split!r}): no prepared copy in {where}, and the "
+                f"download failed ({type(error).__name__}: {str(error)[:200]}). Without a network, prepare it once on a machine "
+                f"with one (`tfds build {config.dataset}`), copy that folder here and pass it as data_dir (--data-dir), or train on "
+                f"the embedded data set (dataset 'synthetic_flowers') or a folder of your own images (dataset 'image_folder').") from None
     return dataset.map(lambda example: example["image"]), _count(dataset)
 
 def _count(dataset):

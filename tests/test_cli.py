@@ -124,7 +124,7 @@ def test_train_without_network_says_how_to_get_the_data(tmp_path):
     "The reference data set, not prepared and not reachable (requests go to a closed local port): a clear error, no download, no traceback."
     closed_port = "http://127.0.0.1:9"
     result = run_command("ddim-train", "--preset", "flowers", "--dataset", "oxford_flowers102", "--data-dir", str(tmp_path), "--run-dir", str(tmp_path / "run"),
-                         HTTP_PROXY=closed_port, HTTPS_PROXY=closed_port, NO_PROXY="", no_proxy="")
+                         HTTP_PROXY=closed_port, HTTPS_PROXY=closed_port, http_proxy=closed_port, https_proxy=closed_port, NO_PROXY="", no_proxy="")
     assert result.returncode == 1, result.stdout[-2000:]
     assert "cannot reach https://www.robots.ox.ac.uk/" in result.stderr and "tfds build oxford_flowers102" in result.stderr
     assert "Traceback" not in result.stderr
