@@ -248,9 +248,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="seed of the random images, weights and tensors (default: 0)")
     parser.add_argument("--tensorflow-worker", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args(argv)
-    if arguments.convolutions and arguments.mixed_precision:
-        parser.error("--convolutions measures float32 kernels; leave out --mixed-precision")
     if arguments.convolutions:
+        if arguments.mixed_precision: parser.error("--convolutions measures float32 kernels; leave out --mixed-precision")
         result = convolution_benchmark(arguments.preset, arguments.batch_size, arguments.repeats, arguments.seed)
         if arguments.compare_tensorflow and not arguments.tensorflow_worker:
             tensorflow = tensorflow_benchmark(arguments.preset, arguments.batch_size, convolutions=True, repeats=arguments.repeats, seed=arguments.seed)

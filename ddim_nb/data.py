@@ -160,11 +160,11 @@ def _check_reachable(builder):
 
 def _load_tfds(config, split):
     "Images of `split` of the TFDS data set named by `config`, and how many there are."
-    load = functools.partial(tfds.load, config.dataset, split=split, shuffle_files=True, with_info=True, data_dir=config.data_dir,
+    load = functools.partial(tfds.load, config.dataset, split=split, shuffle_files=True, data_dir=config.data_dir,
                              read_config=tfds.ReadConfig(shuffle_seed=config.seed))
-    where = config.data_dir or os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets"
-    try: dataset, info = load(download=False)  # a prepared copy
+    try: dataset = load(download=False)  # a prepared copy
     except Exception as error:
+        where = config.data_dir or os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets"
         try: builder = tfds.builder(config.dataset, data_dir=config.data_dir)
         except Exception: builder = None  # TFDS cannot even read the copy's description
         if builder is None or builder.is_prepared():
@@ -173,7 +173,7 @@ def _load_tfds(config, split):
                                f"it downloaded and prepared again, or replace it with a complete copy.") from None
         try:
             _check_reachable(builder)
-            dataset, info = load(download_and_prepare_kwargs={"download_config": tfds.download.DownloadConfig(try_download_gcs=False)})
+            dataset = load(download_and_prepare_kwargs={"download_config": tfds.download.DownloadConfig(try_download_gcs=False)})
         except Exception as error:
             raise RuntimeError(
                 f"Could not load the TFDS data set {config.dataset!r} (split {split!r}): no prepared copy in {where}, and the "
