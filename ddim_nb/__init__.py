@@ -9,7 +9,6 @@ __all__ = ['train_command', 'generate_command', 'CPU_XLA_FLAGS', 'CPU_SAMPLING_C
 
 # %% ../nbs/00_backend.ipynb #65d39a5b
 import os
-import subprocess
 import sys
 import warnings
 
