@@ -7,13 +7,13 @@ __all__ = ['benchmark', 'tensorflow_benchmark', 'convolution_shapes', 'convoluti
 
 # %% ../nbs/08_bench.ipynb #60737438
 #| eval: false
-# Run as `python -m ddim_nb.bench`: restart once with the CPU tuning (see 00_backend) before JAX and TensorFlow are imported.
+# Run as `python -m ddim_nb.bench`: restart once with the CPU tuning (see 08a_cpu_tuning) before JAX and TensorFlow are imported.
 import sys
-from . import restart_with_cpu_tuning
+from .cpu import restart_with_cpu_tuning
 if __name__ == "__main__": restart_with_cpu_tuning(["-m", "ddim_nb.bench", *sys.argv[1:]])
 
 # %% ../nbs/08_bench.ipynb #41bb2e48
-from . import sampling_compiler_options
+from .cpu import sampling_compiler_options
 from .config import get_config
 from .diffusion import DiffusionModel, ddim_step, denormalize
 from .unet import network_from_config
