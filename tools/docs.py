@@ -8,7 +8,8 @@
 flagged with a `tst_flags` directive such as `#| slow` or `#| cuda` and `#| eval: false` cells skipped, `IN_TEST`
 set), then stores the outputs and cleans the notebook with nbdev's cleaner, so `nbdev_clean` changes nothing
 afterwards. Stored outputs drop what a static viewer cannot use or what changes on every run: standard error
-(warnings, progress bars) and widget views (their state is not saved).
+(warnings, progress bars) and widget views (their state is not saved). The figure of a cell labelled
+`#| label: fig-NAME` (Quarto's figure label) is also written to nbs/images/NAME.png, where the README shows it.
 """
 import argparse, json, os, re, shutil, subprocess, sys, time
 from pathlib import Path
@@ -82,6 +83,22 @@ def execute_notebook(path):
                 cell.outputs = _clean_outputs([dict(output) for output in cell.get("outputs", [])])
     write_nb(notebook, path)
     nbdev_clean(fname=str(path))
+    save_labelled_figures(notebook, path.parent / "images")
+
+
+def save_labelled_figures(notebook, folder):
+    "Write the image of each cell labelled `#| label: fig-NAME` (Quarto's figure label) to `folder`/NAME.png, for the README."
+    from base64 import b64decode
+    from nbdev.process import extract_directives
+    for cell in notebook.cells:
+        if cell.cell_type != "code": continue
+        label = (extract_directives(cell, remove=False) or {}).get("label:", [""])[0]
+        if not label.startswith("fig-"): continue
+        images = [output["data"]["image/png"] for output in cell.get("outputs", []) if "image/png" in output.get("data", {})]
+        if not images: raise SystemExit(f"The cell labelled {label} drew no figure to save.")
+        folder.mkdir(exist_ok=True)
+        (folder / f"{label.removeprefix('fig-')}.png").write_bytes(b64decode("".join(images[-1])))
+        print(f"saved {folder.name}/{label.removeprefix('fig-')}.png", flush=True)
 
 
 def refresh(names=()):
@@ -98,10 +115,12 @@ def refresh(names=()):
 
 
 def readme_text():
-    "README.md's text: nbs/index.ipynb as Markdown (nbconvert, offline), its image paths made relative to the repository root."
+    "README.md's text: nbs/index.ipynb as Markdown (nbconvert, offline), its relative links and images made relative to the root."
     result = subprocess.run(["jupyter", "nbconvert", "--to", "markdown", "--stdout", str(NBS / "index.ipynb")],
                             capture_output=True, text=True, check=True, cwd=ROOT)
-    return re.sub(r"(!\[[^\]]*\]\()images/", r"\1nbs/images/", result.stdout).replace('src="images/', 'src="nbs/images/')
+    relative = r"(?![a-zA-Z][a-zA-Z0-9+.-]*:|[#/])"  # not a URL, an anchor or an absolute path
+    text = re.sub(r"(\]\()" + relative, r"\1nbs/", result.stdout)
+    return re.sub(r'(<img [^>]*src=")' + relative, r"\1nbs/", text)
 
 
 def readme(check=False):
@@ -229,11 +248,14 @@ def page_name(notebook):
 
 
 def process_notebook(source, destination):
-    "nbdev's documentation processors on one notebook; a failing cell that only imports for show_doc is reported, not fatal."
+    """nbdev's documentation processors on one notebook. Unlike nbdev_proc_nbs, cells flagged with `tst_flags` (`#| slow`)
+    are never run, and a failing cell that nbdev runs only because it imports is reported, not fatal."""
     from execnb.nbio import read_nb, write_nb
     from nbdev import processors
+    flags = skip_flags()
     class tolerant_exec_show_docs(processors.exec_show_docs):
         def __call__(self, cell):
+            if flags & set(getattr(cell, "directives_", {}) or {}): return  # never run a slow cell for the docs
             try: super().__call__(cell)
             except Exception as error:
                 if {"export", "exports", "exporti", "exec_doc"} & set(getattr(cell, "directives_", {}) or {}): raise
@@ -254,19 +276,34 @@ def _working_directory(path):
     return working_directory(path)
 
 
-def _site_link(url, pages, doc_root):
-    "A link of the lessons rewritten to the site's pages; other links unchanged."
-    if url.startswith(doc_root): url = url[len(doc_root):].lstrip("/")
+def _site_link(url, pages, doc_root, anchors):
+    """A link of the lessons rewritten to the site's pages; None for nbdev's link to a name the site does not document (a
+    private helper); other links unchanged."""
+    from_nbdev = url.startswith(doc_root + "/")
+    if from_nbdev: url = url[len(doc_root):].lstrip("/")
     if "://" in url or url.startswith(("#", "mailto:")): return url
     path, _, anchor = url.partition("#")
     stem = Path(path).stem
-    if Path(path).suffix in (".ipynb", ".html", ".md") and page_name(stem + ".ipynb") in pages:
-        return page_name(stem + ".ipynb") + ".html" + (f"#{anchor}" if anchor else "")
-    return url
+    if Path(path).suffix not in (".ipynb", ".html", ".md") or page_name(stem + ".ipynb") not in pages: return url
+    page = page_name(stem + ".ipynb")
+    if from_nbdev and anchor and anchor not in anchors.get(page, ()): return None
+    return page + ".html" + (f"#{anchor}" if anchor else "")
 
 
-def _rewrite_links(text, pages, doc_root):
-    return re.sub(r"(\]\()([^)\s]+)(\))", lambda match: match[1] + _site_link(match[2], pages, doc_root) + match[3], text)
+def _rewrite_links(text, pages, doc_root, anchors):
+    "Markdown links rewritten by `_site_link`; a link to nothing becomes its text."
+    def rewrite(match):
+        url = _site_link(match[2], pages, doc_root, anchors)
+        return match[1] if url is None else f"[{match[1]}]({url})"
+    return re.sub(r"\[([^\]]*)\]\(([^)\s]+)\)", rewrite, text)
+
+
+def show_doc_anchors(path):
+    "The anchors of the show_doc entries in a notebook processed by nbdev."
+    notebook = json.loads(Path(path).read_text())
+    markdowns = ["".join(output.get("data", {}).get("text/markdown", "")) for cell in notebook["cells"]
+                 for output in cell.get("outputs", [])]
+    return [anchor for anchor in map(_show_doc_anchor, markdowns) if anchor]
 
 
 def _show_doc_anchor(markdown):
@@ -275,10 +312,11 @@ def _show_doc_anchor(markdown):
     return match[1].lower() if match else None
 
 
-def to_myst_notebook(path, pages, doc_root):
-    "Turn a notebook processed by nbdev into one MyST-NB renders as Quarto would; returns the anchors of its show_doc entries."
+def to_myst_notebook(path, pages, doc_root, anchors):
+    "Turn a notebook processed by nbdev into one MyST-NB renders as Quarto would (`anchors`: {page: its show_doc anchors})."
     import yaml
-    notebook, anchors, cells = json.loads(path.read_text()), [], []
+    notebook, cells = json.loads(path.read_text()), []
+    notebook["metadata"].pop("widgets", None)  # widget state would make MyST-NB load the widget manager from a CDN
     for cell in notebook["cells"]:
         source = "".join(cell["source"])
         if cell["cell_type"] == "raw" and source.startswith("---"):
@@ -286,7 +324,7 @@ def to_myst_notebook(path, pages, doc_root):
             lines = [f"# {front.get('title', path.stem)}"] + ([f"*{front['description']}*"] if front.get("description") else [])
             cell = {"cell_type": "markdown", "metadata": {}, "source": "\n\n".join(lines)}
         elif cell["cell_type"] == "markdown":
-            cell["source"] = _rewrite_links(source, pages, doc_root)
+            cell["source"] = _rewrite_links(source, pages, doc_root, anchors)
         elif cell["cell_type"] == "code":
             options, lines = {}, source.splitlines()
             while lines and lines[0].startswith("#|"):
@@ -295,23 +333,22 @@ def to_myst_notebook(path, pages, doc_root):
             cell["source"] = "\n".join(lines)
             tags = [tag for key, tag in QUARTO_TAGS.items() if options.get(key) == "false"]
             if tags: cell.setdefault("metadata", {})["tags"] = tags
-            for output in cell.get("outputs", []):
+            cell["outputs"] = _clean_outputs(cell.get("outputs", []))
+            for output in cell["outputs"]:
                 markdown = output.get("data", {}).get("text/markdown")
                 if markdown is None: continue
                 markdown = "".join(markdown)
                 anchor = _show_doc_anchor(markdown)
                 if anchor:
-                    anchors.append(anchor)
                     markdown = markdown.removeprefix("---\n").lstrip("\n")
                     markdown = f'<div class="show-doc" id="{anchor}"></div>\n\n' + markdown
-                output["data"]["text/markdown"] = _rewrite_links(markdown, pages, doc_root)
+                output["data"]["text/markdown"] = _rewrite_links(markdown, pages, doc_root, anchors)
             if not cell["source"].strip() and not cell.get("outputs"): continue
         keys = CELL_KEYS[cell["cell_type"]]
         cells.append({key: value for key, value in cell.items() if key in keys})
     for number, cell in enumerate(cells): cell["id"] = f"cell-{number}"
     notebook["cells"] = cells
     path.write_text(json.dumps(notebook, indent=1))
-    return anchors
 
 
 def _module_names(module_file):
@@ -356,6 +393,7 @@ html_show_sourcelink = False
 html_copy_source = False
 html_css_files = ["ddim_nb.css"]
 html_static_path = ["_static"]
+html_favicon = "_static/favicon.svg"
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 suppress_warnings = ["myst.header", "misc.highlighting_failure"]
 """
@@ -363,6 +401,11 @@ suppress_warnings = ["myst.header", "misc.highlighting_failure"]
 SITE_CSS = """\
 .show-doc { border-top: 1px solid var(--color-background-border); margin-top: 1.5rem; }
 .cell_output img { max-width: 100%; height: auto; }
+"""
+
+FAVICON = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><circle cx="8" cy="8" r="3" fill="#d4a017"/>\
+<g fill="#c2185b"><circle cx="8" cy="3" r="2.5"/><circle cx="8" cy="13" r="2.5"/><circle cx="3" cy="8" r="2.5"/>\
+<circle cx="13" cy="8" r="2.5"/></g></svg>
 """
 
 
@@ -380,7 +423,8 @@ def build_site(output=ROOT / "_site", source=SITE_SOURCE, names=()):
                                 cwd=ROOT)
         if result.returncode: raise SystemExit(f"nbdev's processing of {path.name} failed.")
     doc_root = config.get("doc_host", "").rstrip("/") + config.get("doc_baseurl", "").rstrip("/")
-    anchors = {page: to_myst_notebook(source / f"{page}.ipynb", pages, doc_root) for page in pages}
+    anchors = {page: show_doc_anchors(source / f"{page}.ipynb") for page in pages}
+    for page in pages: to_myst_notebook(source / f"{page}.ipynb", pages, doc_root, anchors)
     modules = {}
     for page, path in pages.items():
         sources = ["".join(cell["source"]) for cell in json.loads(path.read_text())["cells"] if cell["cell_type"] == "code"]
@@ -401,6 +445,7 @@ def build_site(output=ROOT / "_site", source=SITE_SOURCE, names=()):
     if (NBS / "images").exists(): shutil.copytree(NBS / "images", source / "images")
     (source / "conf.py").write_text(SPHINX_CONF.format(title=config.title, author=config.author, copyright=config.copyright))
     (source / "_static" / "ddim_nb.css").write_text(SITE_CSS)
+    (source / "_static" / "favicon.svg").write_text(FAVICON)
     if Path(output).exists(): shutil.rmtree(output)
     result = subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-q", "-n", "--keep-going", "-W",
                              str(source), str(output), "-d", str(source / "_doctrees")])
