@@ -13,7 +13,7 @@ CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 def _missing_tools():
     missing = [name for name, found in (("chromium", CHROMIUM), ("chromedriver", CHROMEDRIVER)) if not found]
-    for module in ("selenium", "sphinx", "myst_nb", "furo"):
+    for module in ("selenium", "sphinx", "myst_nb", "furo", "latex2mathml"):
         try: __import__(module)
         except ImportError: missing.append(module)
     return missing

@@ -1,8 +1,9 @@
 """Notebook outputs, the README and the documentation website, each by one command.
 
-    python tools/docs.py refresh [NOTEBOOK ...]  # re-execute the fast path, store the outputs in the notebooks
-    python tools/docs.py readme [--check]        # README.md from nbs/index.ipynb
-    python tools/docs.py site [--out _site]      # the website, offline, with Sphinx and MyST-NB
+    python tools/docs.py refresh [NOTEBOOK ...]        # re-execute the fast path, store the outputs in the notebooks
+    python tools/docs.py check-figures [NOTEBOOK ...]  # fail when a cell that draws has no image stored
+    python tools/docs.py readme [--check]              # README.md from nbs/index.ipynb
+    python tools/docs.py site [--out _site]            # the website, offline: nbdev's processing, MyST-NB, Sphinx, Furo
 
 `refresh` runs each notebook in a fresh interpreter exactly as `nbdev_test` does (execnb's `CaptureShell`, cells
 flagged with a `tst_flags` directive such as `#| slow` or `#| cuda` and `#| eval: false` cells skipped, `IN_TEST`
@@ -10,6 +11,9 @@ set), then stores the outputs and cleans the notebook with nbdev's cleaner, so `
 afterwards. Stored outputs drop what a static viewer cannot use or what changes on every run: standard error
 (warnings, progress bars) and widget views (their state is not saved). The figure of a cell labelled
 `#| label: fig-NAME` (Quarto's figure label) is also written to nbs/images/NAME.png, where the README shows it.
+
+`site` needs the `docs` extra (`pip install -e ".[dev,docs]"`); it builds from the notebooks as stored, so run `refresh`
+first for fresh figures. tests/test_docs_site.py opens every page of it in headless Chromium.
 """
 import argparse, json, os, re, shutil, subprocess, sys, time
 from pathlib import Path
@@ -385,7 +389,8 @@ extensions = ["myst_nb"]
 nb_execution_mode = "off"           # the notebooks carry their outputs (tools/docs.py refresh)
 nb_render_markdown_format = "myst"  # show_doc's Markdown
 nb_output_stderr = "remove"
-myst_enable_extensions = ["attrs_inline"]
+myst_enable_extensions = ["attrs_inline", "dollarmath", "amsmath"]
+html_math_renderer = "mathml"     # LaTeX to MathML at build time (latex2mathml): browsers draw it, no script, no CDN
 myst_all_links_external = True      # links were rewritten to the site's pages; the browser test checks them
 html_theme = "furo"
 html_title = {title!r}
@@ -396,11 +401,26 @@ html_static_path = ["_static"]
 html_favicon = "_static/favicon.svg"
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 suppress_warnings = ["myst.header", "misc.highlighting_failure"]
+
+
+def _math(self, node):
+    from docutils import nodes
+    from latex2mathml.converter import convert
+    block = isinstance(node, nodes.math_block)
+    html = convert(node.astext(), display="block" if block else "inline")
+    self.body.append(f'<div class="math-block">{{html}}</div>' if block else html)
+    raise nodes.SkipNode
+
+
+def setup(app):
+    app.add_html_math_renderer("mathml", (_math, None), (_math, None))
 """
 
 SITE_CSS = """\
 .show-doc { border-top: 1px solid var(--color-background-border); margin-top: 1.5rem; }
 .cell_output img { max-width: 100%; height: auto; }
+.math-block { overflow-x: auto; overflow-y: hidden; margin: 1rem 0; padding: 0.3rem 0; }
+math { font-size: 1.15em; }
 """
 
 FAVICON = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><circle cx="8" cy="8" r="3" fill="#d4a017"/>\
@@ -456,7 +476,7 @@ def build_site(output=ROOT / "_site", source=SITE_SOURCE, names=()):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{refresh,check-figures,readme,site}")
     command = commands.add_parser("refresh", help="re-execute the notebooks' fast path and store the outputs")
     command.add_argument("notebooks", nargs="*", help="notebooks to refresh (default: all in nbs/)")
     command = commands.add_parser("site", help="build the documentation website (offline)")
