@@ -120,7 +120,7 @@ def refresh(names=()):
 
 def readme_text():
     "README.md's text: nbs/index.ipynb as Markdown (nbconvert, offline), its relative links and images made relative to the root."
-    result = subprocess.run(["jupyter", "nbconvert", "--to", "markdown", "--stdout", str(NBS / "index.ipynb")],
+    result = subprocess.run([sys.executable, "-m", "nbconvert", "--to", "markdown", "--stdout", str(NBS / "index.ipynb")],
                             capture_output=True, text=True, check=True, cwd=ROOT)
     relative = r"(?![a-zA-Z][a-zA-Z0-9+.-]*:|[#/])"  # not a URL, an anchor or an absolute path
     text = re.sub(r"(\]\()" + relative, r"\1nbs/", result.stdout)
