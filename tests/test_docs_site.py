@@ -1,7 +1,7 @@
-"""The documentation website in a real browser: it is built from the notebooks as stored (`tools/docs.py site`, or taken
-from the folder in $DDIM_NB_SITE), served
-on localhost and opened page by page in headless Chromium. Screenshots go to `_site_screenshots/` (one per page)."""
-import ast, functools, html.parser, http.server, os, re, shutil, subprocess, sys, threading, time, urllib.parse, urllib.request
+"""The documentation website in a real browser: built from the notebooks as stored (`tools/docs.py site`; or the site
+already built in the folder $DDIM_NB_SITE), served on localhost and opened page by page in headless Chromium. One
+screenshot per page, scrolled to its first figure, goes to `_site_screenshots/` in the repository root."""
+import ast, functools, html.parser, http.server, os, re, shutil, subprocess, sys, threading, urllib.parse, urllib.request
 from pathlib import Path
 
 import pytest

@@ -117,7 +117,6 @@ def refresh(names=()):
     print(f"all: {time.time() - total:.0f} s; notebooks in nbs/ together {sizes / 1e6:.2f} MB")
 
 
-
 def readme_text():
     "README.md's text: nbs/index.ipynb as Markdown (nbconvert, offline), its relative links and images made relative to the root."
     result = subprocess.run([sys.executable, "-m", "nbconvert", "--to", "markdown", "--stdout", str(NBS / "index.ipynb")],
@@ -255,6 +254,7 @@ def process_notebook(source, destination):
     """nbdev's documentation processors on one notebook. Unlike nbdev_proc_nbs, cells flagged with `tst_flags` (`#| slow`)
     are never run, and a failing cell that nbdev runs only because it imports is reported, not fatal."""
     from execnb.nbio import read_nb, write_nb
+    from fastcore.xtras import working_directory
     from nbdev import processors
     flags = skip_flags()
     class tolerant_exec_show_docs(processors.exec_show_docs):
@@ -271,13 +271,8 @@ def process_notebook(source, destination):
             return [tolerant_exec_show_docs if proc is processors.exec_show_docs else proc for proc in super().base_procs()]
     os.environ["IN_TEST"] = "1"
     notebook = read_nb(source)
-    with _working_directory(Path(source).parent): Processors()(notebook)
+    with working_directory(Path(source).parent): Processors()(notebook)
     write_nb(notebook, destination)
-
-
-def _working_directory(path):
-    from fastcore.xtras import working_directory
-    return working_directory(path)
 
 
 def _site_link(url, pages, doc_root, anchors):
@@ -431,7 +426,6 @@ FAVICON = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><circle
 
 def build_site(output=ROOT / "_site", source=SITE_SOURCE, names=()):
     "Build the website into `output` from the notebooks as stored (run `refresh` first for fresh figures)."
-    import yaml
     from nbdev.config import get_config
     config, start = get_config(), time.time()
     paths = notebooks(names)
