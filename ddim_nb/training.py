@@ -11,9 +11,8 @@ __all__ = ['RunFolder', 'save_model_atomically', 'Checkpoints', 'image_grid', 'S
 from . import cpu_tuning
 from .config import (DDIMConfig, get_config, save_config, load_config, add_config_arguments,
                             config_from_arguments, PRESETS)
-from .diffusion import DiffusionModel
+from .diffusion import DiffusionModel, SAMPLERS, check_sampler, network_evaluations
 from .kid import KID
-from .samplers import SAMPLERS, check_sampler, network_evaluations
 import argparse
 import csv
 import dataclasses
