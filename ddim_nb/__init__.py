@@ -5,7 +5,7 @@ __version__ = "0.1.0"
 
 # %% auto #0
 __all__ = ['CPU_XLA_FLAGS', 'CPU_SAMPLING_COMPILER_OPTIONS', 'CPU_GLIBC_TUNABLES', 'sampling_compiler_options', 'cpu_tuning',
-           'restart_with_cpu_tuning', 'train_command', 'generate_command']
+           'restart_with_cpu_tuning', 'train_command', 'generate_command', 'encode_command']
 
 # %% ../nbs/00_backend.ipynb #65d39a5b
 import os
@@ -94,3 +94,10 @@ def generate_command():
     _restart_console_script("ddim-generate")
     from ddim_nb.training import generate_main
     generate_main()
+
+# %% ../nbs/00_backend.ipynb #ca901825
+def encode_command():
+    "Console script `ddim-encode`: restart with the CPU tuning if needed, then `ddim_nb.inversion.encode_main`."
+    _restart_console_script("ddim-encode")
+    from ddim_nb.inversion import encode_main
+    encode_main()

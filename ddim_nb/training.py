@@ -304,9 +304,25 @@ def generate_main(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same images (default: 0)")
     parser.add_argument("--batch-size", type=int, default=32, help="images generated at once (default: 32)")
     parser.add_argument("--out", type=Path, default=Path("generated"), help="output folder (default: generated)")
+    parser.add_argument("--init-images", type=Path, metavar="DIR", help="image-to-image from every image in DIR, outputs named after the inputs (notebook 09)")
+    parser.add_argument("--strength", type=float, help="with --init-images: 0 keeps the input, 1 starts from pure noise (default: 0.6)")
+    parser.add_argument("--initial-noise", type=Path, metavar="FILE", help="generate from the latents that ddim-encode saved in FILE (.npz), one image each")
     arguments = parser.parse_args(argv)
 
     def action():
+        if arguments.strength is not None and not arguments.init_images: raise ValueError("--strength goes with --init-images.")
+        if arguments.init_images or arguments.initial_noise:
+            from ddim_nb.inversion import image_to_image_folder, generate_from_latents  # notebook 09
+            if arguments.init_images and arguments.initial_noise: raise ValueError("Pass --init-images or --initial-noise, not both.")
+            common = dict(diffusion_steps=arguments.steps, sampler=arguments.sampler, eta=arguments.eta, seed=arguments.seed, batch_size=arguments.batch_size)
+            if arguments.init_images:
+                strength = 0.6 if arguments.strength is None else arguments.strength
+                images = image_to_image_folder(arguments.model, arguments.init_images, arguments.out, strength, **common)
+                print(f"Wrote {len(images)} images to {arguments.out}, named after the inputs (image-to-image at strength {strength}, {arguments.sampler})")
+            else:
+                images = generate_from_latents(arguments.model, arguments.initial_noise, arguments.out, **common)
+                print(f"Wrote {len(images)} images to {arguments.out}, named after the encoded images ({arguments.sampler}, {arguments.steps} steps)")
+            return
         generate_images(arguments.model, arguments.out, arguments.num_images, arguments.steps, arguments.eta, arguments.seed,
                         arguments.batch_size, sampler=arguments.sampler)
         evaluations = network_evaluations(arguments.sampler, arguments.steps)
