@@ -141,7 +141,7 @@ def load_latents(path):
             latents = np.asarray(saved["latents"], "float32")
             names = [str(name) for name in saved["names"]] if "names" in saved else [f"image_{index:04d}" for index in range(len(latents))]
             steps = int(saved["diffusion_steps"]) if "diffusion_steps" in saved else None
-    except (ValueError, OSError, KeyError) as error:
+    except (ValueError, OSError, KeyError, TypeError, AttributeError) as error:  # not an .npz, no 'latents' array, or a plain .npy
         raise ValueError(f"{path} is not a latents file saved by ddim-encode (a .npz with a 'latents' array): {error}") from None
     return latents, names, steps
 
