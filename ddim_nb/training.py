@@ -12,9 +12,8 @@ __all__ = ['HEARTBEAT_TIMEOUT_SECONDS', 'GENERATED_NAMES', 'RunFolder', 'save_mo
 from . import cpu_tuning
 from .config import (DDIMConfig, get_config, save_config, load_config, add_config_arguments,
                             config_from_arguments, in_flags, PRESETS)
-from .diffusion import DiffusionModel
+from .diffusion import DiffusionModel, SAMPLERS, check_sampler, network_evaluations
 from .kid import KID, imagenet_weights_path
-from .samplers import SAMPLERS, check_sampler, network_evaluations
 import argparse
 import contextlib
 import csv
@@ -325,8 +324,9 @@ def train(config: DDIMConfig = None, run_dir=None, resume=False, callbacks=(), v
         if not resume and is_writer() and not run.last_checkpoint.is_file():
             for path in run.path.iterdir(): shutil.rmtree(path) if path.is_dir() else path.unlink()
             if created: run.path.rmdir()
-            print(f"Removed what the run had written to {run.path}: it stopped before its first checkpoint, so the same command "
-                  f"starts it again.", file=sys.stderr, flush=True)
+            if not isinstance(error, KeyboardInterrupt):
+                print(f"Removed what the run had written to {run.path}: it stopped before its first checkpoint, so the same command "
+                      f"starts it again.", file=sys.stderr, flush=True)
         lost = _collective_failure(error) if isinstance(error, Exception) else None
         if lost: raise lost from None
         raise
@@ -435,11 +435,11 @@ def _exit(code):
     if code and jax.distributed.is_initialized(): os._exit(code)
     sys.exit(code)
 
-def _run_command(program, action, interrupted):
-    "Run `action()`; print user errors as one line in flags, Ctrl-C as the line `interrupted()` returns."
+def _run_command(program, action, interrupted=lambda: ""):
+    "Run `action()`; print user errors as one line in flags, Ctrl-C as one line with what `interrupted()` says was kept."
     try: action()
     except KeyboardInterrupt:
-        print(f"\n{program}: interrupted. {interrupted()}", file=sys.stderr)
+        print(f"\n{program}: interrupted{interrupted()}", file=sys.stderr)
         _exit(130)
     except _USER_ERRORS as error:
         print(f"{program}: error: {in_flags(str(error), _FLAG_NAMES)}", file=sys.stderr)
@@ -482,8 +482,8 @@ def train_main(argv=None):
 
     def interrupted():
         run = RunFolder(run_dir)
-        if run.last_checkpoint.is_file(): return f"Resume with: ddim-train --resume {run.path}"
-        return "Nothing had been saved yet." if arguments.resume or not run.path.exists() else f"{run.path} holds no checkpoint yet."
+        if run.last_checkpoint.is_file(): return f"; resume with: ddim-train --resume {run.path}"
+        return " before the first checkpoint; the run folder was removed." if not run.path.exists() else " before the first checkpoint."
     _run_command("ddim-train", action, interrupted)
 
 def generate_main(argv=None):
@@ -498,12 +498,28 @@ def generate_main(argv=None):
     parser.add_argument("--batch-size", type=int, default=32, help="images generated at once (default: 32)")
     parser.add_argument("--out", type=Path, default=Path("generated"), help="output folder (default: generated)")
     parser.add_argument("--overwrite", action="store_true", help="replace the images of an earlier ddim-generate in --out")
+    parser.add_argument("--init-images", type=Path, metavar="DIR", help="image-to-image from every image in DIR, outputs named after the inputs (notebook 09)")
+    parser.add_argument("--strength", type=float, help="with --init-images: 0 keeps the input, 1 starts from pure noise (default: 0.6)")
+    parser.add_argument("--initial-noise", type=Path, metavar="FILE", help="generate from the latents that ddim-encode saved in FILE (.npz), one image each")
     arguments = parser.parse_args(argv)
 
     def action():
+        if arguments.strength is not None and not arguments.init_images: raise ValueError("--strength goes with --init-images.")
+        if arguments.init_images or arguments.initial_noise:
+            from ddim_nb.inversion import image_to_image_folder, generate_from_latents  # notebook 09
+            if arguments.init_images and arguments.initial_noise: raise ValueError("Pass --init-images or --initial-noise, not both.")
+            common = dict(diffusion_steps=arguments.steps, sampler=arguments.sampler, eta=arguments.eta, seed=arguments.seed, batch_size=arguments.batch_size)
+            if arguments.init_images:
+                strength = 0.6 if arguments.strength is None else arguments.strength
+                images = image_to_image_folder(arguments.model, arguments.init_images, arguments.out, strength, **common)
+                print(f"Wrote {len(images)} images to {arguments.out}, named after the inputs (image-to-image at strength {strength}, {arguments.sampler})")
+            else:
+                images = generate_from_latents(arguments.model, arguments.initial_noise, arguments.out, **common)
+                print(f"Wrote {len(images)} images to {arguments.out}, named after the encoded images ({arguments.sampler}, {arguments.steps} steps)")
+            return
         generate_images(arguments.model, arguments.out, arguments.num_images, arguments.steps, arguments.eta, arguments.seed,
                         arguments.batch_size, sampler=arguments.sampler, overwrite=arguments.overwrite)
         evaluations = network_evaluations(arguments.sampler, arguments.steps)
         print(f"Wrote {arguments.num_images} images and grid.png to {arguments.out} "
               f"({arguments.sampler}, {arguments.steps} steps = {evaluations} network evaluations per image)")
-    _run_command("ddim-generate", action, lambda: "No images were written.")
+    _run_command("ddim-generate", action)
