@@ -9,7 +9,7 @@ __all__ = ['time_zero_images', 'invert', 'encode', 'image_to_image_steps', 'imag
 
 # %% ../nbs/09_inversion.ipynb #b2fa39a1
 from . import sampling_compiler_options
-from .data import find_images, preprocess_image, _decode_file
+from .data import find_images, preprocess_image, decode_image_file
 from .diffusion import DiffusionModel, SAMPLERS, check_sampler, diffusion_loop, diffusion_schedule, normalize
 from .training import load_diffusion_model, image_grid, _run_command
 import argparse
@@ -102,7 +102,7 @@ def load_images(folder, image_size):
     folder = Path(folder)
     if not folder.is_dir(): raise FileNotFoundError(f"The image folder {folder} does not exist or is not a folder: pass a folder of JPEG or PNG images.")
     paths, _ = find_images(folder)
-    decoded = [_decode_file(str(path)) for path in paths]
+    decoded = [decode_image_file(str(path)) for path in paths]
     resized = sum(tuple(image.shape[:2]) != (image_size, image_size) for image in decoded)
     if resized:
         warnings.warn(f"{resized} of {len(paths)} images in {folder} are not {image_size} x {image_size} pixels: "

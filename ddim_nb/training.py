@@ -354,10 +354,10 @@ def _fit(config, run, resume, datasets, kid, steps_per_epoch, callbacks, verbose
                             validation_data=datasets.validation,
                             callbacks=[keras.callbacks.TerminateOnNaN(),
                                        keras.callbacks.CSVLogger(str(outputs.history), append=True),
-                                       Checkpoints(outputs, best=min(kid_history, default=math.inf)),
                                        SampleGrid(outputs.samples, config.plot_diffusion_steps, seed=config.seed),
                                        Curves(outputs),
                                        keras.callbacks.TensorBoard(str(outputs.tensorboard), write_graph=False),
+                                       Checkpoints(outputs, best=min(kid_history, default=math.inf)),  # last: a checkpoint means its epoch's files are there
                                        *callbacks])
     last_losses = history.history.get("n_loss", [])[-1:]
     if last_losses and not math.isfinite(last_losses[0]):

@@ -1,0 +1,137 @@
+"""Several processes, one training run: two local OS processes talking through JAX's own distributed runtime (gloo on
+CPUs) on 127.0.0.1 train exactly like one process with the same global batch, write one run folder, and survive a kill."""
+import csv
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import run_command, history_epochs
+
+ARGUMENTS = ["--preset", "tiny", "--dataset-repetitions", "1", "--batch-size", "4"]
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    "24 small flowers: 19 for training (4 steps of 4 per epoch), 5 for validation (one batch)."
+    folder = tmp_path_factory.mktemp("images")
+    from ddim_nb.data import draw_flowers
+    for index, image in enumerate(draw_flowers(24, 20, 20, seed=4)): Image.fromarray(image).save(folder / f"{index:02d}.png")
+    return folder
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_processes(*arguments, devices=1, count=2, tmp=None):
+    "Start `count` ddim-train processes of one run on 127.0.0.1, each seeing `devices` CPU devices."
+    port, environment = free_port(), {key: value for key, value in os.environ.items() if key not in ("GLIBC_TUNABLES", "DDIM_NB_RESTARTED")}
+    environment |= {"PYTHONUNBUFFERED": "1", "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+    if tmp: environment["TMPDIR"] = str(tmp)
+    return [subprocess.Popen(["ddim-train", *arguments, "--coordinator-address", f"127.0.0.1:{port}", "--num-processes", str(count),
+                              "--process-id", str(index)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
+            for index in range(count)]
+
+
+def finish(processes, timeout=600):
+    outputs = [process.communicate(timeout=timeout) for process in processes]
+    return [(process.returncode, out, err) for process, (out, err) in zip(processes, outputs)]
+
+
+def history(run_dir):
+    with open(run_dir / "history.csv") as file: return list(csv.DictReader(file))
+
+
+def check_one_set_of_files(run_dir, epochs):
+    assert history_epochs(run_dir) == list(range(epochs))
+    assert sorted(path.name for path in (run_dir / "checkpoints").iterdir()) == ["best.keras", "last.json", "last.keras"]
+    assert sorted(path.name for path in (run_dir / "samples").iterdir()) == [f"epoch_{epoch:03d}.png" for epoch in range(1, epochs + 1)]
+    for part in ("train", "validation"):
+        assert len(list((run_dir / "tensorboard" / part).glob("events.out.tfevents.*"))) == 1, part
+
+
+def test_two_processes_train_like_one(images, tmp_path):
+    "Two processes of one device each, and of two devices each: the same losses and KID as one process, one set of files."
+    arguments = [*ARGUMENTS, "--epochs", "2", "--data-dir", str(images)]
+    one = run_command("ddim-train", *arguments, "--run-dir", str(tmp_path / "one"))
+    assert one.returncode == 0, one.stderr[-3000:]
+    for devices in (1, 2):
+        run_dir, private = tmp_path / f"two_by_{devices}", tmp_path / f"tmp_{devices}"
+        private.mkdir()
+        results = finish(start_processes(*arguments, "--run-dir", str(run_dir), devices=devices, tmp=private))
+        for index, (code, out, err) in enumerate(results):
+            assert code == 0, err[-3000:]
+            assert out.splitlines()[0].startswith(f"Process {index} of 2: JAX"), out.splitlines()[0]
+            assert f"computes on {2 * devices} CPU device(s)" in out.splitlines()[0]
+        check_one_set_of_files(run_dir, 2)
+        assert not any(private.iterdir()), "process 1's private output folder is removed"
+        for single, several in zip(history(tmp_path / "one"), history(run_dir)):
+            for column in ("n_loss", "i_loss", "val_n_loss", "val_i_loss", "val_kid"):
+                assert abs(float(single[column]) - float(several[column])) < 1e-4, (devices, column, single, several)
+
+
+def test_checkpoints_move_between_one_and_several_processes(images, tmp_path):
+    "A two-process checkpoint generates in one process exactly what the run drew; a one-process run resumes in two processes."
+    arguments = [*ARGUMENTS, "--data-dir", str(images)]
+    results = finish(start_processes(*arguments, "--epochs", "1", "--run-dir", str(tmp_path / "several")))
+    assert all(code == 0 for code, _, _ in results), results[0][2][-3000:]
+    out = tmp_path / "generated"
+    result = run_command("ddim-generate", str(tmp_path / "several" / "checkpoints" / "last.keras"), "--num-images", "18",
+                         "--steps", "3", "--seed", "42", "--out", str(out))  # what SampleGrid drew: 18 images, 3 steps, the run's seed
+    assert result.returncode == 0, result.stderr[-3000:]
+    grid, scale, size = np.asarray(Image.open(tmp_path / "several" / "samples" / "epoch_001.png")).astype(int), 6, 16
+    for index in range(18):
+        row, column = divmod(index, 6)
+        top, left = (2 + row * (size + 2)) * scale, (2 + column * (size + 2)) * scale
+        drawn = grid[top:top + size * scale:scale, left:left + size * scale:scale]
+        generated = np.asarray(Image.open(out / f"image_{index:04d}.png")).astype(int)
+        assert np.abs(drawn - generated).max() <= 1, index
+
+    result = run_command("ddim-train", *arguments, "--epochs", "1", "--run-dir", str(tmp_path / "single"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = finish(start_processes("--resume", str(tmp_path / "single"), "--epochs", "2"))
+    assert all(code == 0 for code, _, _ in results), results[0][2][-3000:]
+    assert "Resuming" in results[1][1]
+    check_one_set_of_files(tmp_path / "single", 2)
+
+
+def test_a_killed_process_stops_the_other_and_the_run_resumes(images, tmp_path):
+    run_dir = tmp_path / "run"
+    arguments = [*ARGUMENTS, "--dataset-repetitions", "60", "--epochs", "3", "--data-dir", str(images), "--run-dir", str(run_dir)]
+    survivor, victim = start_processes(*arguments)
+    deadline = time.time() + 480
+    while not (run_dir / "checkpoints" / "last.json").exists() and time.time() < deadline and survivor.poll() is None: time.sleep(0.1)
+    assert (run_dir / "checkpoints" / "last.json").exists(), "the first epoch never finished"
+    victim.send_signal(signal.SIGKILL)
+    killed = time.time()
+    _, err = survivor.communicate(timeout=180)
+    assert time.time() - killed < 120, "the survivor stops within JAX's heartbeat timeout and a margin"
+    assert survivor.returncode == 1, err[-3000:]
+    assert "ddim-train: error: Process 0 of 2 stopped: process(es) 1 of this run stopped answering" in err, err[-3000:]
+    assert "Traceback" not in err
+    epochs_before = history_epochs(run_dir)
+    assert epochs_before and epochs_before == list(range(len(epochs_before)))
+
+    results = finish(start_processes("--resume", str(run_dir)))
+    assert all(code == 0 for code, _, _ in results), results[0][2][-3000:]
+    check_one_set_of_files(run_dir, 3)
+
+
+def test_processes_are_checked_before_any_work(tmp_path):
+    line = run_command("ddim-train", "--preset", "tiny", "--coordinator-address", "127.0.0.1:1", "--num-processes", "2", "--process-id", "2").stderr
+    assert "ddim-train: error: --process-id 2 is not a process of a run of --num-processes 2: number the processes 0 to 1." in line
+    line = run_command("ddim-train", "--preset", "tiny", "--num-processes", "2").stderr
+    assert "Several processes need all three of --coordinator-address" in line
+    results = finish(start_processes(*ARGUMENTS, "--batch-size", "6", "--run-dir", str(tmp_path / "run"), devices=2), timeout=300)
+    for code, _, err in results:
+        assert code == 1 and "--batch-size 6 does not split evenly over the 4 devices of 2 processes: choose a multiple of 4." in err, err[-2000:]
+    assert not (tmp_path / "run").exists()
