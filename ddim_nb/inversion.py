@@ -15,7 +15,7 @@ from .training import load_diffusion_model, image_grid, _run_command
 import argparse
 import functools
 import io
-import warnings
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -105,8 +105,8 @@ def load_images(folder, image_size):
     decoded = [decode_image_file(str(path)) for path in paths]
     resized = sum(tuple(image.shape[:2]) != (image_size, image_size) for image in decoded)
     if resized:
-        warnings.warn(f"{resized} of {len(paths)} images in {folder} are not {image_size} x {image_size} pixels: "
-                      f"centre-cropped and resized to {image_size} x {image_size}, as training does.")
+        print(f"{resized} of {len(paths)} images in {folder} are not {image_size} x {image_size} pixels: "
+              f"centre-cropped and resized to {image_size} x {image_size}, as training does.", file=sys.stderr)
     return paths, np.stack([preprocess_image(image, image_size).numpy() for image in decoded])
 
 def output_names(paths, folder):
@@ -153,7 +153,8 @@ def generate_from_latents(source, latents_path, out, diffusion_steps=20, sampler
     if latents.ndim != 4 or latents.shape[1:] != model.image_shape:
         raise ValueError(f"The latents in {latents_path} have shape {latents.shape}; this model needs (number, {', '.join(map(str, model.image_shape))}).")
     if encoded_steps is not None and encoded_steps != diffusion_steps:
-        warnings.warn(f"The latents were encoded with {encoded_steps} steps and are decoded with {diffusion_steps}: pass --steps {encoded_steps} to reconstruct the images.")
+        print(f"The latents were encoded with {encoded_steps} steps and are decoded with {diffusion_steps}: pass --steps {encoded_steps} "
+              "to reconstruct the images.", file=sys.stderr)
     images = np.concatenate([model.generate(initial_noise=batch, diffusion_steps=diffusion_steps, eta=eta, seed=seed + index, sampler=sampler)
                              for index, batch in enumerate(_batches(latents, batch_size))])
     _save_images(images, names, out)

@@ -306,7 +306,7 @@ def train(config: DDIMConfig = None, run_dir=None, resume=False, callbacks=(), v
     start_processes(coordinator_address, num_processes, process_id)
     print(describe_devices(), flush=True)
     if config.kid_weights.lower() == "none":
-        print("KID uses an InceptionV3 with random weights (kid_weights='none', offline): "
+        print("KID uses an InceptionV3 with random weights (offline, no ImageNet weights): "
               "it tracks progress within this run but is not comparable to published KID values.", flush=True)
     keras.mixed_precision.set_dtype_policy("mixed_bfloat16" if config.mixed_precision else "float32")
     use_all_devices(config.batch_size)

@@ -1,7 +1,9 @@
 """Several processes, one training run: two local OS processes talking through JAX's own distributed runtime (gloo on
 CPUs) on 127.0.0.1 train exactly like one process with the same global batch, write one run folder, and survive a kill."""
 import csv
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -51,79 +53,83 @@ def history(run_dir):
     with open(run_dir / "history.csv") as file: return list(csv.DictReader(file))
 
 
-def check_one_set_of_files(run_dir, epochs):
+def check_one_set_of_files(run_dir, epochs, sessions=1):
+    "One history row per epoch, one checkpoint set, one sample grid per epoch, one TensorBoard file per part and session."
     assert history_epochs(run_dir) == list(range(epochs))
     assert sorted(path.name for path in (run_dir / "checkpoints").iterdir()) == ["best.keras", "last.json", "last.keras"]
     assert sorted(path.name for path in (run_dir / "samples").iterdir()) == [f"epoch_{epoch:03d}.png" for epoch in range(1, epochs + 1)]
     for part in ("train", "validation"):
-        assert len(list((run_dir / "tensorboard" / part).glob("events.out.tfevents.*"))) == 1, part
+        assert len(list((run_dir / "tensorboard" / part).glob("events.out.tfevents.*"))) == sessions, part
 
 
-def test_two_processes_train_like_one(images, tmp_path):
-    "Two processes of one device each, and of two devices each: the same losses and KID as one process, one set of files."
+@pytest.fixture(scope="module")
+def runs(images, tmp_path_factory):
+    "Two epochs of the same run in one process, in two processes of one device each, and in two of two devices each."
+    folder = tmp_path_factory.mktemp("runs")
     arguments = [*ARGUMENTS, "--epochs", "2", "--data-dir", str(images)]
-    one = run_command("ddim-train", *arguments, "--run-dir", str(tmp_path / "one"))
+    one = run_command("ddim-train", *arguments, "--run-dir", str(folder / "one"))
     assert one.returncode == 0, one.stderr[-3000:]
+    results = {}
     for devices in (1, 2):
-        run_dir, private = tmp_path / f"two_by_{devices}", tmp_path / f"tmp_{devices}"
+        private = folder / f"tmp_{devices}"
         private.mkdir()
-        results = finish(start_processes(*arguments, "--run-dir", str(run_dir), devices=devices, tmp=private))
-        for index, (code, out, err) in enumerate(results):
-            assert code == 0, err[-3000:]
-            assert out.splitlines()[0].startswith(f"Process {index} of 2: JAX"), out.splitlines()[0]
-            assert f"computes on {2 * devices} CPU device(s)" in out.splitlines()[0]
-        check_one_set_of_files(run_dir, 2)
-        assert not any(private.iterdir()), "process 1's private output folder is removed"
-        for single, several in zip(history(tmp_path / "one"), history(run_dir)):
-            for column in ("n_loss", "i_loss", "val_n_loss", "val_i_loss", "val_kid"):
-                assert abs(float(single[column]) - float(several[column])) < 1e-4, (devices, column, single, several)
+        results[devices] = finish(start_processes(*arguments, "--run-dir", str(folder / f"two_by_{devices}"), devices=devices, tmp=private))
+    return folder, results
 
 
-def test_checkpoints_move_between_one_and_several_processes(images, tmp_path):
-    "A two-process checkpoint generates in one process exactly what the run drew; a one-process run resumes in two processes."
-    arguments = [*ARGUMENTS, "--data-dir", str(images)]
-    results = finish(start_processes(*arguments, "--epochs", "1", "--run-dir", str(tmp_path / "several")))
-    assert all(code == 0 for code, _, _ in results), results[0][2][-3000:]
-    out = tmp_path / "generated"
-    result = run_command("ddim-generate", str(tmp_path / "several" / "checkpoints" / "last.keras"), "--num-images", "18",
-                         "--steps", "3", "--seed", "42", "--out", str(out))  # what SampleGrid drew: 18 images, 3 steps, the run's seed
+@pytest.mark.parametrize("devices", [1, 2])
+def test_two_processes_train_like_one(runs, devices):
+    "Two processes of one device each, and of two devices each: the same losses and KID as one process, one set of files."
+    folder, results = runs
+    for index, (code, out, err) in enumerate(results[devices]):
+        assert code == 0, err[-3000:]
+        first = out.splitlines()[0]
+        assert first.startswith(f"Process {index} of 2: JAX") and f"computes on {2 * devices} CPU device(s)" in first, first
+    run_dir = folder / f"two_by_{devices}"
+    check_one_set_of_files(run_dir, 2)
+    assert not any((folder / f"tmp_{devices}").iterdir()), "process 1's private output folder is removed"
+    for single, several in zip(history(folder / "one"), history(run_dir)):
+        for column in ("n_loss", "i_loss", "val_n_loss", "val_i_loss", "val_kid"):
+            assert abs(float(single[column]) - float(several[column])) < 1e-4, (column, single, several)
+
+
+def test_a_two_process_checkpoint_generates_in_one_process(runs, tmp_path):
+    "ddim-generate in one process, from the two-process checkpoint, draws exactly the sample grid the two processes drew."
+    run_dir = runs[0] / "two_by_2"
+    result = run_command("ddim-generate", str(run_dir / "checkpoints" / "last.keras"), "--num-images", "18",
+                         "--steps", "3", "--seed", "42", "--out", str(tmp_path))  # what SampleGrid draws: 18 images, 3 steps, the run's seed
     assert result.returncode == 0, result.stderr[-3000:]
-    grid, scale, size = np.asarray(Image.open(tmp_path / "several" / "samples" / "epoch_001.png")).astype(int), 6, 16
+    grid, scale, size = np.asarray(Image.open(run_dir / "samples" / "epoch_002.png")).astype(int), 6, 16
     for index in range(18):
         row, column = divmod(index, 6)
         top, left = (2 + row * (size + 2)) * scale, (2 + column * (size + 2)) * scale
         drawn = grid[top:top + size * scale:scale, left:left + size * scale:scale]
-        generated = np.asarray(Image.open(out / f"image_{index:04d}.png")).astype(int)
-        assert np.abs(drawn - generated).max() <= 1, index
-
-    result = run_command("ddim-train", *arguments, "--epochs", "1", "--run-dir", str(tmp_path / "single"))
-    assert result.returncode == 0, result.stderr[-3000:]
-    results = finish(start_processes("--resume", str(tmp_path / "single"), "--epochs", "2"))
-    assert all(code == 0 for code, _, _ in results), results[0][2][-3000:]
-    assert "Resuming" in results[1][1]
-    check_one_set_of_files(tmp_path / "single", 2)
+        assert np.abs(drawn - np.asarray(Image.open(tmp_path / f"image_{index:04d}.png")).astype(int)).max() <= 1, index
 
 
-def test_a_killed_process_stops_the_other_and_the_run_resumes(images, tmp_path):
+def test_a_killed_process_stops_the_other_and_the_run_resumes(runs, tmp_path):
+    "A one-process run continues in two processes; one of them is killed; the other stops in bounded time; two processes finish it."
     run_dir = tmp_path / "run"
-    arguments = [*ARGUMENTS, "--dataset-repetitions", "60", "--epochs", "3", "--data-dir", str(images), "--run-dir", str(run_dir)]
-    survivor, victim = start_processes(*arguments)
+    shutil.copytree(runs[0] / "one", run_dir)
+    survivor, victim = start_processes("--resume", str(run_dir), "--epochs", "12")
     deadline = time.time() + 480
-    while not (run_dir / "checkpoints" / "last.json").exists() and time.time() < deadline and survivor.poll() is None: time.sleep(0.1)
-    assert (run_dir / "checkpoints" / "last.json").exists(), "the first epoch never finished"
+    while time.time() < deadline and survivor.poll() is None:
+        if json.loads((run_dir / "checkpoints" / "last.json").read_text())["epochs"] >= 3: break
+        time.sleep(0.05)
     victim.send_signal(signal.SIGKILL)
     killed = time.time()
-    _, err = survivor.communicate(timeout=180)
+    out, err = survivor.communicate(timeout=180)
+    assert "Resuming" in out  # a checkpoint written by one process, loaded by two
     assert time.time() - killed < 120, "the survivor stops within JAX's heartbeat timeout and a margin"
     assert survivor.returncode == 1, err[-3000:]
     assert "ddim-train: error: Process 0 of 2 stopped: process(es) 1 of this run stopped answering" in err, err[-3000:]
     assert "Traceback" not in err
     epochs_before = history_epochs(run_dir)
-    assert epochs_before and epochs_before == list(range(len(epochs_before)))
+    assert 3 <= len(epochs_before) < 12 and epochs_before == list(range(len(epochs_before)))
 
     results = finish(start_processes("--resume", str(run_dir)))
     assert all(code == 0 for code, _, _ in results), results[0][2][-3000:]
-    check_one_set_of_files(run_dir, 3)
+    check_one_set_of_files(run_dir, 12, sessions=3)
 
 
 def test_processes_are_checked_before_any_work(tmp_path):
