@@ -9,7 +9,7 @@ __all__ = ['HEARTBEAT_TIMEOUT_SECONDS', 'GENERATED_NAMES', 'RunFolder', 'save_mo
            'generate_main']
 
 # %% ../nbs/05_training.ipynb #337eede8
-from . import cpu_tuning
+from . import cpu_tuning, finished_message
 from .config import (DDIMConfig, get_config, save_config, load_config, add_config_arguments,
                             config_from_arguments, in_flags, PRESETS)
 from .diffusion import DiffusionModel, SAMPLERS, check_sampler, network_evaluations
@@ -300,7 +300,7 @@ def train(config: DDIMConfig = None, run_dir=None, resume=False, callbacks=(), v
     if resume:
         config, run, done = _resumed_run(config, run_dir)
         if done >= config.epochs:
-            print(f"{run.path} has already finished its {config.epochs} epochs: resume it with a larger epochs to train longer.", flush=True)
+            print(finished_message(run.path, config.epochs), flush=True)
             return run
     else: config, run = _new_run(config, run_dir)
     start_processes(coordinator_address, num_processes, process_id)
