@@ -310,6 +310,7 @@ def train(config: DDIMConfig = None, run_dir=None, resume=False, callbacks=(), v
               "it tracks progress within this run but is not comparable to published KID values.", flush=True)
     keras.mixed_precision.set_dtype_policy("mixed_bfloat16" if config.mixed_precision else "float32")
     use_all_devices(config.batch_size)
+    import ddim_nb.data  # imports TensorFlow quietly, before Keras' seeding imports it with its start-up lines
     keras.utils.set_random_seed(config.seed)
     datasets = _in_turn(lambda: _prepare_inputs(config))
     kid = _kid_metric(config)  # builds Keras variables: every process at once
