@@ -229,11 +229,11 @@ def _trim_history(path, epochs):
 def _check_output_folder(path, name):
     "Raise a clear error if the folder `path`, given as the argument `name`, cannot be created or written; return the files it holds."
     path = Path(path)
-    if path.exists() and not path.is_dir(): raise FileExistsError(f"{name}={path} is a file, not a folder: choose another {name}.")
+    if path.exists() and not path.is_dir(): raise FileExistsError(f"{name}={path} is a file, not a folder: choose another {name}=FOLDER.")
     ancestor = next(folder for folder in [path, *path.absolute().parents] if folder.exists())
-    if not ancestor.is_dir(): raise FileExistsError(f"Cannot create the folder {path} ({name}): {ancestor} is a file, not a folder.")
+    if not ancestor.is_dir(): raise FileExistsError(f"Cannot create the folder {name}={path}: {ancestor} is a file, not a folder.")
     if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise PermissionError(f"Cannot write to {ancestor}, so {name}={path} cannot be made there: choose another {name}.")
+        raise PermissionError(f"Cannot write to {ancestor}, so {name}={path} cannot be made there: choose another {name}=FOLDER.")
     return sorted(path.iterdir()) if path.is_dir() else []
 
 def _new_run(config, run_dir):

@@ -106,9 +106,9 @@ def test_generate_output_paths(trained_run, tmp_path):
     a_file = tmp_path / "a_file"
     a_file.write_text("")
     line = one_line_error(run_command("ddim-generate", str(run_dir), "--out", str(a_file)), "ddim-generate")
-    assert f"--out {a_file} is a file, not a folder: choose another --out." in line
+    assert f"--out {a_file} is a file, not a folder: choose another --out FOLDER." in line
     line = one_line_error(run_command("ddim-generate", str(run_dir), "--out", str(a_file / "below")), "ddim-generate")
-    assert f"Cannot create the folder {a_file / 'below'} (out): {a_file} is a file, not a folder." in line
+    assert f"Cannot create the folder --out {a_file / 'below'}: {a_file} is a file, not a folder." in line
     out = tmp_path / "out"
     assert run_command("ddim-generate", str(run_dir), "--num-images", "4", "--steps", "2", "--out", str(out)).returncode == 0
     line = one_line_error(run_command("ddim-generate", str(run_dir), "--num-images", "2", "--steps", "2", "--out", str(out)), "ddim-generate")
@@ -154,7 +154,7 @@ def test_help_explains_every_flag():
         assert expected in text, expected
     from ddim_nb.config import DDIMConfig
     from dataclasses import fields
-    assert text.count("(default: ") == len(fields(DDIMConfig)) + 1  # the config fields and --preset
+    assert text.count("(default: ") == len(fields(DDIMConfig)) + 2  # the config fields, --preset and --run-dir
 
 
 # 8. A quiet console, and Ctrl-C in one line.
