@@ -276,8 +276,9 @@ def _in_turn(work):
 def _prepare_inputs(config):
     "The data sets of `config`, with InceptionV3's ImageNet weights fetched first if KID uses them."
     from ddim_nb.data import get_datasets  # TensorFlow is needed only here, for the input pipeline
+    datasets = get_datasets(config)
     if config.kid_weights.lower() == "imagenet": imagenet_weights_path()
-    return get_datasets(config)
+    return datasets
 
 def _collective_failure(error):
     "A clear error for a step that failed because another process of the run is gone, or None if `error` is something else."
