@@ -173,7 +173,8 @@ def test_a_tiny_run_prints_only_its_own_lines_before_training(trained_run):
 def test_ctrl_c_stops_with_one_line(tmp_path):
     run_dir = tmp_path / "run"
     process = subprocess.Popen(["ddim-train", *TINY, "--run-dir", str(run_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as in a terminal, even if this test runs in the background
     for line in process.stdout:
         if line.startswith("Epoch 1/"): break
     time.sleep(3)

@@ -45,4 +45,4 @@ def test_two_devices_train_like_one():
 def test_batch_must_split_evenly_over_devices():
     result = train_on(2, batch_size=7)
     assert result.returncode != 0
-    assert "batch_size=7 does not split evenly over 2 devices" in result.stderr
+    assert "batch_size=7 does not split evenly over the 2 devices: choose a multiple of 2." in result.stderr
