@@ -53,6 +53,11 @@ class DDIMConfig:
     widths: list[int] = setting([32, 64, 96, 128], "channels at each U-Net resolution; the image is halved len(widths) - 1 times")
     block_depth: int = setting(2, "residual blocks per U-Net resolution")
     prediction_target: str = setting("noise", f"what the network predicts: one of {', '.join(PREDICTION_TARGETS)}")
+    # classes (notebook 10)
+    num_classes: int | str = setting(0, "classes to condition on: 0 is unconditional (the reference), auto takes the data set's classes")
+    class_dropout: float = setting(0.1, "share of training labels replaced by 'no class', so that one network also learns to denoise "
+                                        "without a class (guidance needs both), in [0, 1)")
+    class_names: list[str] = setting([], "the names of the classes, filled in from the data set when training starts")
     # optimization
     batch_size: int = setting(64, "images per training step, over all devices and processes; at least 2 (KID)")
     ema: float = setting(0.999, "decay of the exponential moving average of the weights, in [0, 1)")
@@ -63,6 +68,7 @@ class DDIMConfig:
 
     def __post_init__(self):
         self.widths = [int(width) for width in self.widths]
+        self.class_names = [str(name) for name in self.class_names]
         validate_config(self)
 
 # %% ../nbs/00_config.ipynb #64cee959
@@ -108,6 +114,12 @@ def validate_config(config):
     if not config.weight_decay >= 0: raise ValueError(f"weight_decay must be zero or positive, got {config.weight_decay}.")
     if config.prediction_target not in PREDICTION_TARGETS:
         raise ValueError(f"Unknown prediction_target {config.prediction_target!r}: choose one of {', '.join(PREDICTION_TARGETS)}.")
+    if config.num_classes != "auto" and (isinstance(config.num_classes, bool) or not isinstance(config.num_classes, int) or config.num_classes < 0):
+        raise ValueError(f"num_classes must be 0 (unconditional), auto (the data set's classes) or a positive whole number, got {config.num_classes!r}.")
+    if not 0 <= config.class_dropout < 1:
+        raise ValueError(f"class_dropout must be in [0, 1), got {config.class_dropout}: the share of labels dropped in training, 0.1 in the guidance paper.")
+    if config.class_names and config.num_classes != len(config.class_names):
+        raise ValueError(f"class_names names {len(config.class_names)} classes, but num_classes={config.num_classes}: give one name per class.")
     if not config.kid_weights:
         raise ValueError("kid_weights must be 'imagenet', 'none' or the path of a weights file.")
 
@@ -159,7 +171,12 @@ def _parse_bool(text):
     if text.lower() in ("0", "false", "no", "off"): return False
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
-_FIELD_TYPES = {"validation_steps": _parse_optional_int, "data_dir": _parse_optional_str, "mixed_precision": _parse_bool}
+def _parse_num_classes(text):
+    return "auto" if text.lower() == "auto" else int(text)
+
+_FIELD_TYPES = {"validation_steps": _parse_optional_int, "data_dir": _parse_optional_str, "mixed_precision": _parse_bool,
+                "num_classes": _parse_num_classes}
+_NOT_FLAGS = ("class_names",)  # filled in by training, not chosen
 
 def _field_default(config_field):
     return config_field.default_factory() if config_field.default is dataclasses.MISSING else config_field.default
@@ -177,6 +194,7 @@ def add_config_arguments(parser):
     "Add one flag per `DDIMConfig` field to the argparse `parser`, with its help and defaults; a flag left out is absent from the namespace."
     group = parser.add_argument_group("config fields (a flag left out keeps the preset's value)")
     for config_field in fields(DDIMConfig):
+        if config_field.name in _NOT_FLAGS: continue
         flag = "--" + config_field.name.replace("_", "-")
         help = f"{config_field.metadata['help']} (default: {_preset_defaults(config_field.name)})".replace("%", "%%")
         if config_field.name == "widths":
