@@ -133,15 +133,27 @@ def _check_network_arguments(image_size, widths, block_depth, embedding_dims, em
                          f"U-Net halves the image {len(widths) - 1} times; change image_size or use fewer widths.")
     _check_embedding_arguments(embedding_dims, embedding_max_frequency)
 
-def get_network(image_size, widths, block_depth, embedding_dims=32, embedding_max_frequency=1000.0):
-    "A residual U-Net mapping [noisy images, noise variances] to predicted noise of the images' shape."
+def _class_embedding(class_labels, num_classes, embedding_dims, image_size):
+    "A learned vector of `embedding_dims` per class, and one more for 'no class' (label `num_classes`), copied to every pixel."
+    embedding = layers.Embedding(num_classes + 1, embedding_dims, name="class_embedding")(class_labels)  # (batch, 1, dims)
+    embedding = layers.Reshape((1, 1, embedding_dims))(embedding)
+    return layers.UpSampling2D(size=image_size, interpolation="nearest")(embedding)
+
+def get_network(image_size, widths, block_depth, embedding_dims=32, embedding_max_frequency=1000.0, num_classes=0):
+    "A residual U-Net mapping [noisy images, noise variances] (and class labels, if `num_classes`) to predicted noise of the images' shape."
     _check_network_arguments(image_size, widths, block_depth, embedding_dims, embedding_max_frequency)
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
+        raise ValueError(f"num_classes must be a whole number, 0 for an unconditional network, got {num_classes!r}.")
     noisy_images = keras.Input((image_size, image_size, 3), name="noisy_images")
     noise_variances = keras.Input((1, 1, 1), name="noise_variances")
     embedding = SinusoidalEmbedding(embedding_dims, embedding_max_frequency, dtype="float32")(noise_variances)
     embedding = layers.UpSampling2D(size=image_size, interpolation="nearest")(embedding)
     features = layers.Conv2D(widths[0], kernel_size=1)(noisy_images)
-    features = layers.Concatenate()([features, embedding])
+    inputs, conditions = [noisy_images, noise_variances], [features, embedding]
+    if num_classes:
+        inputs.append(class_labels := keras.Input((1,), dtype="int32", name="class_labels"))
+        conditions.append(_class_embedding(class_labels, num_classes, embedding_dims, image_size))
+    features = layers.Concatenate()(conditions)
     skips = []
     for width in widths[:-1]:
         features = down_block(features, skips, width, block_depth)
@@ -150,9 +162,11 @@ def get_network(image_size, widths, block_depth, embedding_dims=32, embedding_ma
     for width in reversed(widths[:-1]):
         features = up_block(features, skips, width, block_depth)
     predicted_noises = layers.Conv2D(3, kernel_size=1, kernel_initializer="zeros", dtype="float32")(features)
-    return keras.Model([noisy_images, noise_variances], predicted_noises, name="residual_unet")
+    return keras.Model(inputs, predicted_noises, name="residual_unet")
 
 def network_from_config(config: DDIMConfig):
     "The U-Net described by the architecture fields of `config`."
+    if config.num_classes == "auto":
+        raise ValueError("num_classes='auto' is resolved from the data set when training starts; build the network with the number of classes.")
     return get_network(config.image_size, config.widths, config.block_depth,
-                       config.embedding_dims, config.embedding_max_frequency)
+                       config.embedding_dims, config.embedding_max_frequency, config.num_classes)
