@@ -12,7 +12,7 @@ __all__ = ['HEARTBEAT_TIMEOUT_SECONDS', 'GENERATED_NAMES', 'RunFolder', 'save_mo
 from . import cpu_tuning, finished_message
 from .config import (DDIMConfig, get_config, save_config, load_config, add_config_arguments,
                             config_from_arguments, in_flags, PRESETS)
-from .diffusion import DiffusionModel, SAMPLERS, check_sampler, network_evaluations
+from .diffusion import DiffusionModel, SAMPLERS, check_sampler, network_evaluations, DEFAULT_GUIDANCE_SCALE, _check_guidance_scale
 from .kid import KID, imagenet_weights_path
 import argparse
 import contextlib
@@ -106,13 +106,15 @@ def image_grid(images, columns, scale=1):
     return grid.repeat(scale, axis=0).repeat(scale, axis=1)
 
 class SampleGrid(keras.callbacks.Callback):
-    "Save a grid of images generated from a fixed seed by the EMA network after each epoch."
-    def __init__(self, folder, diffusion_steps, seed=0, rows=3, columns=6):
+    "Save a grid of images generated from a fixed seed by the EMA network after each epoch; for a conditional model, a row per class (at most `max_class_rows`)."
+    def __init__(self, folder, diffusion_steps, seed=0, rows=3, columns=6, max_class_rows=10):
         super().__init__()
         self.folder, self.diffusion_steps, self.seed, self.rows, self.columns = Path(folder), diffusion_steps, seed, rows, columns
+        self.max_class_rows = max_class_rows
 
     def on_epoch_end(self, epoch, logs=None):
-        images = self.model.generate(self.rows * self.columns, self.diffusion_steps, seed=self.seed)
+        classes = np.repeat(np.arange(min(self.model.config.num_classes, self.max_class_rows)), self.columns) if self.model.config.num_classes else None
+        images = self.model.generate(self.rows * self.columns if classes is None else len(classes), self.diffusion_steps, seed=self.seed, classes=classes)
         self.folder.mkdir(parents=True, exist_ok=True)
         scale = max(1, 96 // images.shape[1])
         Image.fromarray(image_grid(images, self.columns, scale)).save(self.folder / f"epoch_{epoch + 1:03d}.png")
@@ -314,6 +316,9 @@ def train(config: DDIMConfig = None, run_dir=None, resume=False, callbacks=(), v
     import ddim_nb.data  # imports TensorFlow quietly, before Keras' seeding imports it with its start-up lines
     keras.utils.set_random_seed(config.seed)
     datasets = _in_turn(lambda: _prepare_inputs(config))
+    if datasets.class_names is not None and not resume:
+        config = dataclasses.replace(config, num_classes=len(datasets.class_names), class_names=datasets.class_names)
+        print(f"Class-conditional: {config.num_classes} classes ({', '.join(config.class_names[:10])}{', ...' if config.num_classes > 10 else ''}).", flush=True)
     kid = _kid_metric(config)  # builds Keras variables: every process at once
     steps_per_epoch = datasets.train_images * config.dataset_repetitions // config.batch_size
     created = not resume and not run.path.exists()
@@ -406,22 +411,31 @@ def _check_output_images(out, overwrite):
     return earlier
 
 def generate_images(source, out, num_images=16, diffusion_steps=20, eta=0.0, seed=0, batch_size=32, progress=True, sampler="ddim",
-                    overwrite=False):
-    "Generate `num_images` from the model at `source` into the folder `out` (image_NNNN.png and grid.png); returns the images."
+                    overwrite=False, classes=None, guidance_scale=DEFAULT_GUIDANCE_SCALE):
+    "Generate `num_images` (of each of `classes`, for a conditional model) from the model at `source` into the folder `out` (image_NNNN.png and grid.png); returns the images."
     _whole_number("num_images", num_images)
     _whole_number("batch_size", batch_size)
     check_sampler(sampler, diffusion_steps, eta)
+    if classes is not None:
+        classes = [classes] if isinstance(classes, (str, int)) else list(classes)
+        if not classes: raise ValueError("classes is empty: name at least one class, or leave classes out.")
+        _check_guidance_scale(guidance_scale)
     earlier = _check_output_images(Path(out), overwrite)
     model = load_diffusion_model(source)
-    batches = [min(batch_size, num_images - start) for start in range(0, num_images, batch_size)]
-    images = np.concatenate([model.generate(count, diffusion_steps, eta=eta, seed=seed + index, sampler=sampler)
-                             for index, count in enumerate(tqdm(batches, desc="generating", unit="batch", disable=not progress))])
+    if classes is not None and not model.config.num_classes:
+        raise ValueError(f"{source} holds an unconditional model (trained with num_classes=0): it has no classes to ask for; generate without a class.")
+    labels = None if classes is None else np.repeat(np.asarray(model.class_labels(classes, len(classes))), num_images)
+    total = num_images if labels is None else len(labels)
+    batches = [(start, min(batch_size, total - start)) for start in range(0, total, batch_size)]
+    images = np.concatenate([model.generate(count, diffusion_steps, eta=eta, seed=seed + index, sampler=sampler, guidance_scale=guidance_scale,
+                                            classes=None if labels is None else labels[start:start + count])
+                             for index, (start, count) in enumerate(tqdm(batches, desc="generating", unit="batch", disable=not progress))])
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for path in earlier: path.unlink()
     for index, image in enumerate(images):
         Image.fromarray((image * 255).round().astype(np.uint8)).save(out / f"image_{index:04d}.png")
-    columns = math.ceil(math.sqrt(num_images))
+    columns = math.ceil(math.sqrt(num_images)) if labels is None else num_images  # a row per class
     Image.fromarray(image_grid(images, columns, scale=max(1, 96 // images.shape[1]))).save(out / "grid.png")
     return images
 
@@ -429,7 +443,7 @@ def generate_images(source, out, num_images=16, diffusion_steps=20, eta=0.0, see
 _USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, PermissionError, RuntimeError, FloatingPointError)
 _FLAG_NAMES = {name: name for name in ("run_dir", "resume", "out", "overwrite", "sampler", "eta", "num_images",
                                        "coordinator_address", "num_processes", "process_id")}
-_FLAG_NAMES |= {"diffusion_steps": "steps", "weights": "kid_weights"}
+_FLAG_NAMES |= {"diffusion_steps": "steps", "weights": "kid_weights", "guidance_scale": "guidance", "classes": "class"}
 
 def _exit(code):
     "Leave with `code`; a process of a multi-process run leaves at once rather than wait at the runtime's shutdown barrier."
@@ -503,10 +517,15 @@ def generate_main(argv=None):
     parser.add_argument("--init-images", type=Path, metavar="DIR", help="image-to-image from every image in DIR, outputs named after the inputs (notebook 09)")
     parser.add_argument("--strength", type=float, help="with --init-images: 0 keeps the input, 1 starts from pure noise (default: 0.6)")
     parser.add_argument("--initial-noise", type=Path, metavar="FILE", help="generate from the latents that ddim-encode saved in FILE (.npz), one image each")
+    parser.add_argument("--class", dest="classes", action="append", metavar="NAME_OR_INDEX",
+                        help="with a class-conditional model: generate --num-images of this class (repeat for several classes, a row each in grid.png)")
+    parser.add_argument("--guidance", type=float, metavar="SCALE", help=f"with --class: 0 ignores the class, 1 follows it, more insists (default: {DEFAULT_GUIDANCE_SCALE:g})")
     arguments = parser.parse_args(argv)
 
     def action():
         if arguments.strength is not None and not arguments.init_images: raise ValueError("--strength goes with --init-images.")
+        if arguments.guidance is not None and not arguments.classes: raise ValueError("--guidance goes with --class.")
+        if arguments.classes and (arguments.init_images or arguments.initial_noise): raise ValueError("--class goes with plain generation, not with --init-images or --initial-noise.")
         if arguments.init_images or arguments.initial_noise:
             from ddim_nb.inversion import image_to_image_folder, generate_from_latents  # notebook 09
             if arguments.init_images and arguments.initial_noise: raise ValueError("Pass --init-images or --initial-noise, not both.")
@@ -519,9 +538,12 @@ def generate_main(argv=None):
                 images = generate_from_latents(arguments.model, arguments.initial_noise, arguments.out, **common)
                 print(f"Wrote {len(images)} images to {arguments.out}, named after the encoded images ({arguments.sampler}, {arguments.steps} steps)")
             return
-        generate_images(arguments.model, arguments.out, arguments.num_images, arguments.steps, arguments.eta, arguments.seed,
-                        arguments.batch_size, sampler=arguments.sampler, overwrite=arguments.overwrite)
-        evaluations = network_evaluations(arguments.sampler, arguments.steps)
-        print(f"Wrote {arguments.num_images} images and grid.png to {arguments.out} "
+        guidance = DEFAULT_GUIDANCE_SCALE if arguments.guidance is None else arguments.guidance
+        images = generate_images(arguments.model, arguments.out, arguments.num_images, arguments.steps, arguments.eta, arguments.seed,
+                                 arguments.batch_size, sampler=arguments.sampler, overwrite=arguments.overwrite, classes=arguments.classes,
+                                 guidance_scale=guidance)
+        evaluations = network_evaluations(arguments.sampler, arguments.steps) * (2 if arguments.classes else 1)
+        of_classes = f" of {', '.join(arguments.classes)} at guidance {guidance:g}" if arguments.classes else ""
+        print(f"Wrote {len(images)} images{of_classes} and grid.png to {arguments.out} "
               f"({arguments.sampler}, {arguments.steps} steps = {evaluations} network evaluations per image)")
     _run_command("ddim-generate", action)
