@@ -7,7 +7,7 @@ __all__ = ['plot_image_rows', 'initial_noises', 'steps_comparison', 'sampling_pr
            'interpolation_grid', 'save_gif', 'sampling_gif', 'training_gif', 'Explorer']
 
 # %% ../nbs/06_sampling.ipynb #27a6c3f4
-from .diffusion import DiffusionModel, ddim_step, denormalize
+from .diffusion import DiffusionModel, ddim_step, denormalize, DEFAULT_GUIDANCE_SCALE
 from .training import image_grid
 import io
 from pathlib import Path
@@ -119,23 +119,28 @@ def training_gif(run_dir, path, seconds_per_frame=0.5):
 
 # %% ../nbs/06_sampling.ipynb #22397eb2
 class Explorer:
-    "Widgets to generate images from `model` interactively: seed, steps, eta, number of images, and a Generate button."
-    def __init__(self, model: DiffusionModel, seed=0, diffusion_steps=20, eta=0.0, num_images=8):
+    "Widgets to generate images from `model` interactively: seed, steps, eta, number of images, a class and guidance for a conditional model, and a Generate button."
+    def __init__(self, model: DiffusionModel, seed=0, diffusion_steps=20, eta=0.0, num_images=8, guidance_scale=DEFAULT_GUIDANCE_SCALE):
         self.model = model
         self.seed = widgets.IntText(value=seed, description="seed")
         self.steps = widgets.IntSlider(value=diffusion_steps, min=1, max=100, description="steps")
         self.eta = widgets.FloatSlider(value=eta, min=0.0, max=1.0, step=0.05, description="eta")
         self.num_images = widgets.IntSlider(value=num_images, min=1, max=32, description="images")
+        names = model.config.class_names or [str(index) for index in range(model.config.num_classes)]
+        self.classes = widgets.Dropdown(options=[("no class", None)] + [(name, index) for index, name in enumerate(names)], description="class")
+        self.guidance = widgets.FloatSlider(value=guidance_scale, min=0.0, max=10.0, step=0.5, description="guidance")
         self.button = widgets.Button(description="Generate", button_style="primary")
         self.image = widgets.Image(format="png")
         self.status = widgets.Label()
         self.button.on_click(lambda _: self.show())
-        self.widget = widgets.VBox([widgets.HBox([self.seed, self.steps]), widgets.HBox([self.eta, self.num_images]),
-                                    widgets.HBox([self.button, self.status]), self.image])
+        rows = [widgets.HBox([self.seed, self.steps]), widgets.HBox([self.eta, self.num_images])]
+        if model.config.num_classes: rows.append(widgets.HBox([self.classes, self.guidance]))
+        self.widget = widgets.VBox(rows + [widgets.HBox([self.button, self.status]), self.image])
 
     def generate_images(self):
         "Images for the current settings, exactly as `model.generate` makes them."
-        return self.model.generate(self.num_images.value, self.steps.value, eta=self.eta.value, seed=self.seed.value)
+        return self.model.generate(self.num_images.value, self.steps.value, eta=self.eta.value, seed=self.seed.value,
+                                   classes=self.classes.value, guidance_scale=self.guidance.value)
 
     def show(self):
         "Generate with the current settings and put the grid in the image widget."
@@ -143,7 +148,9 @@ class Explorer:
         buffer = io.BytesIO()
         Image.fromarray(image_grid(images, min(8, len(images)), max(1, 96 // images.shape[1]))).save(buffer, format="PNG")
         self.image.value = buffer.getvalue()
-        self.status.value = f"{len(images)} images, {self.steps.value} steps, eta {self.eta.value:.2f}, seed {self.seed.value}"
+        asked = "" if self.classes.value is None else f", {self.classes.label} at guidance {self.guidance.value:g}"
+        self.status.value = f"{len(images)} images, {self.steps.value} steps, eta {self.eta.value:.2f}, seed {self.seed.value}{asked}"
         return images
 
     def _ipython_display_(self): display(self.widget)
+

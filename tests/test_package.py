@@ -80,3 +80,18 @@ def test_cpu_tuning_changes_speed_not_results():
     assert len(runs[0][1]) == 50 and runs[0][1][-1] < runs[0][1][0]
     np.testing.assert_allclose(runs[0][1], runs[1][1], atol=1e-4)  # the loss curve, step by step
     np.testing.assert_allclose(runs[0][2], runs[1][2], atol=1e-4)  # the samples
+
+
+def test_a_checkpoint_from_before_classes_loads_and_draws_the_same_images():
+    "A tiny model saved by the code before class conditioning existed (tests/data, made at commit 51265e4) loads unconditional and draws what it drew then."
+    code = ("import numpy as np, ddim_nb.training\n"
+            "model = ddim_nb.training.load_diffusion_model('tests/data/tiny_model_before_classes.keras')\n"
+            "then = np.load('tests/data/tiny_model_before_classes_samples.npy')\n"
+            "now = model.generate(4, 5, seed=0)\n"
+            "print(model.config.num_classes, model.network.count_params(), len(model.network.inputs), float(np.abs(now - then).max()))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                            cwd=os.path.join(os.path.dirname(__file__), ".."))
+    assert result.returncode == 0, result.stderr[-2000:]
+    classes, parameters, inputs, difference = result.stdout.split()
+    assert (classes, parameters, inputs) == ("0", "8187", "2")
+    assert float(difference) < 1e-5
