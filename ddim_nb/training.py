@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['HEARTBEAT_TIMEOUT_SECONDS', 'GENERATED_NAMES', 'RunFolder', 'save_model_atomically', 'is_writer', 'Checkpoints',
-           'image_grid', 'SampleGrid', 'read_history', 'plot_history', 'Curves', 'start_processes', 'lost_processes',
-           'describe_devices', 'use_all_devices', 'train', 'load_diffusion_model', 'generate_images', 'train_main',
-           'generate_main']
+           'image_grid', 'SampleGrid', 'read_history', 'plot_history', 'Curves', 'StopAfterCtrlC',
+           'ctrl_c_between_batches', 'start_processes', 'lost_processes', 'describe_devices', 'use_all_devices',
+           'train', 'load_diffusion_model', 'generate_images', 'train_main', 'generate_main']
 
 # %% ../nbs/05_training.ipynb #337eede8
 from . import cpu_tuning, finished_message
@@ -23,6 +23,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -150,6 +151,27 @@ class Curves(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         history = read_history(self.run.history)
         if history: plot_history(history, self.run.curves)
+
+# %% ../nbs/05_training.ipynb #c7c1a0e2
+class StopAfterCtrlC(keras.callbacks.Callback):
+    "Raise `KeyboardInterrupt` at the next batch or epoch end once `requested` is set (by `ctrl_c_between_batches`' handler)."
+    requested = False
+    def _stop_if_requested(self, *args, **kwargs):
+        if self.requested: raise KeyboardInterrupt
+    on_train_batch_end = on_test_batch_end = on_epoch_end = _stop_if_requested
+
+@contextlib.contextmanager
+def ctrl_c_between_batches():
+    "Within, a first Ctrl-C only sets the yielded `StopAfterCtrlC`'s flag, a second raises `KeyboardInterrupt` at once."
+    stop = StopAfterCtrlC()
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield stop; return
+    def note_ctrl_c(number, frame):
+        if stop.requested: raise KeyboardInterrupt
+        stop.requested = True
+    previous = signal.signal(signal.SIGINT, note_ctrl_c)
+    try: yield stop
+    finally: signal.signal(signal.SIGINT, previous)
 
 # %% ../nbs/05_training.ipynb #a416df14
 HEARTBEAT_TIMEOUT_SECONDS = 30
@@ -356,7 +378,7 @@ def _fit(config, run, resume, datasets, kid, steps_per_epoch, callbacks, verbose
         print(f"{run.path} has already finished its {config.epochs} epochs.", flush=True)
         return run
     kid_history = read_history(run.history).get("val_kid", [])
-    with _output_folder(run) as outputs:
+    with _output_folder(run) as outputs, ctrl_c_between_batches() as stop_after_ctrl_c:
         history = model.fit(datasets.train, epochs=config.epochs, initial_epoch=initial_epoch, verbose=verbose, shuffle=False,
                             validation_data=datasets.validation,
                             callbacks=[keras.callbacks.TerminateOnNaN(),
@@ -365,7 +387,7 @@ def _fit(config, run, resume, datasets, kid, steps_per_epoch, callbacks, verbose
                                        Curves(outputs),
                                        keras.callbacks.TensorBoard(str(outputs.tensorboard), write_graph=False),
                                        Checkpoints(outputs, best=min(kid_history, default=math.inf)),  # last: a checkpoint means its epoch's files are there
-                                       *callbacks])
+                                       *callbacks, stop_after_ctrl_c])  # after the checkpoint: Ctrl-C keeps a finished epoch
     last_losses = history.history.get("n_loss", [])[-1:]
     if last_losses and not math.isfinite(last_losses[0]):
         raise FloatingPointError(

@@ -170,8 +170,6 @@ def test_a_tiny_run_prints_only_its_own_lines_before_training(trained_run):
     assert not result.stderr.strip(), result.stderr[-2000:]
 
 
-@pytest.mark.xfail(strict=False, reason="flaky: in 2 of 4 runs SIGINT reached the process while tf.data's iterator ran, the epoch ended "
-                   "and training went on (exit 0); needs ddim-train's own SIGINT handling (issue 14 stays open for it)")
 def test_ctrl_c_stops_with_one_line(tmp_path):
     run_dir = tmp_path / "run"
     process = subprocess.Popen(["ddim-train", *TINY, "--run-dir", str(run_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
