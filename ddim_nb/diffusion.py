@@ -284,12 +284,12 @@ def _check_steps(diffusion_steps):
 def network_evaluations(sampler, diffusion_steps):
     "How many times `sampler` calls the network in `diffusion_steps` steps (NFE)."
     _check_name(sampler); _check_steps(diffusion_steps)
-    return 2 * int(diffusion_steps) - 1 if sampler == "heun" else int(diffusion_steps)
+    return max(2 * int(diffusion_steps) - 2, 1) if sampler == "heun" else int(diffusion_steps)
 
 def steps_for_evaluations(sampler, evaluations):
     "The most steps `sampler` can take with at most `evaluations` network evaluations."
     _check_name(sampler); _check_steps(evaluations)
-    return (int(evaluations) + 1) // 2 if sampler == "heun" else int(evaluations)
+    return int(evaluations) // 2 + 1 if sampler == "heun" else int(evaluations)
 
 def check_sampler(sampler, diffusion_steps, eta=0.0):
     "Raise a `ValueError` for an unknown `sampler`, bad `diffusion_steps` or an `eta` it cannot use; return the effective eta."
@@ -343,7 +343,7 @@ def _ddim_loop(denoise, rates, eta, key):
     return step_function
 
 def _heun_loop(denoise, rates, diffusion_steps):
-    "One Heun step per iteration in the variables noisy / signal_rate and sigma; the last step is Euler's."
+    "One Heun step per iteration in the variables noisy / signal_rate and sigma; the last two steps are Euler's (notebook 07)."
     def step_function(step, carry):
         noisy_images, _ = carry
         noise_rates, signal_rates, next_noise_rates, next_signal_rates = rates(step)
@@ -353,7 +353,7 @@ def _heun_loop(denoise, rates, diffusion_steps):
             next_pred_noises, _ = denoise(euler_images, next_noise_rates, next_signal_rates)
             sigma_change = next_noise_rates / next_signal_rates - noise_rates / signal_rates
             return next_signal_rates * (noisy_images / signal_rates + sigma_change * (pred_noises + next_pred_noises) / 2)
-        return jax.lax.cond(step < diffusion_steps - 1, corrected, lambda: euler_images), pred_images
+        return jax.lax.cond(step < diffusion_steps - 2, corrected, lambda: euler_images), pred_images
     return step_function
 
 def _dpmpp_2m_loop(denoise, rates):

@@ -49,7 +49,7 @@ def test_generate_writes_images(trained_run, tmp_path):
     assert (again / "image_0002.png").is_file()
     result = run_command("ddim-generate", str(run_dir), "--num-images", "2", "--steps", "3", "--sampler", "heun", "--out", str(tmp_path / "heun"))
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "heun, 3 steps = 5 network evaluations per image" in result.stdout
+    assert "heun, 3 steps = 4 network evaluations per image" in result.stdout
     result = run_command("ddim-generate", str(run_dir), "--sampler", "heun", "--eta", "0.5", "--out", str(tmp_path / "bad"))
     assert result.returncode == 1 and "is deterministic" in result.stderr and "Traceback" not in result.stderr
 
