@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['class_conditional_mixture_denoiser', 'generate_per_class', 'hit_rates', 'diversity']
 
-# %% ../nbs/10_guidance.ipynb #9a84f61e
+# %% ../nbs/10_guidance.ipynb #54b6333a
 from .data import PETAL_FAMILIES, petal_family
 from .diffusion import DiffusionModel, guided_denoiser, sample
 from .samplers import gaussian_denoiser, gaussian_mixture_denoiser
@@ -14,7 +14,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-# %% ../nbs/10_guidance.ipynb #3faaf351
+# %% ../nbs/10_guidance.ipynb #8f828b0f
 def class_conditional_mixture_denoiser(weights, means, variances):
     "The exact `denoise(noisy_images, noise_rates, signal_rates, classes)` for a mixture of Gaussians whose components are the classes; class `len(weights)` is 'no class', the whole mixture."
     mixture = gaussian_mixture_denoiser(weights, means, variances)
@@ -25,7 +25,7 @@ def class_conditional_mixture_denoiser(weights, means, variances):
         return tuple(jnp.sum(chosen * jnp.stack([candidate[part] for candidate in candidates]), axis=0) for part in (0, 1))
     return denoise
 
-# %% ../nbs/10_guidance.ipynb #efd33510
+# %% ../nbs/10_guidance.ipynb #2d70db5e
 def generate_per_class(model: DiffusionModel, guidance_scale, num_images=8, diffusion_steps=20, seed=0, sampler="ddim"):
     "`num_images` images of every class of `model` at `guidance_scale`, from the same `num_images` noises for each class: shape (classes, num_images, height, width, 3)."
     noise = jax.random.normal(jax.random.PRNGKey(seed), (num_images, *model.image_shape))
@@ -34,7 +34,7 @@ def generate_per_class(model: DiffusionModel, guidance_scale, num_images=8, diff
                             sampler=sampler, classes=np.repeat(classes, num_images), guidance_scale=guidance_scale)
     return images.reshape(len(classes), num_images, *images.shape[1:])
 
-# %% ../nbs/10_guidance.ipynb #d44b252c
+# %% ../nbs/10_guidance.ipynb #73a58db1
 def hit_rates(images_by_class, classifier=petal_family):
     "For images of shape (classes, n, height, width, 3), the share of each class's images that `classifier` assigns to that class."
     return np.array([float(np.mean(classifier(images) == index)) for index, images in enumerate(images_by_class)])
