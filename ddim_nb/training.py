@@ -84,6 +84,11 @@ class Checkpoints(keras.callbacks.Callback):
         super().__init__()
         self.run, self.monitor, self.best = run, monitor, best
 
+    def on_train_begin(self, logs=None):
+        if jax.process_count() > 1:  # process 0's best on every process, so that all of them save best.keras (a collective) together
+            from jax.experimental import multihost_utils
+            self.best = float(multihost_utils.broadcast_one_to_all(np.float32(self.best)))
+
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         if not _finite(logs): return

@@ -107,8 +107,6 @@ def test_a_two_process_checkpoint_generates_in_one_process(runs, tmp_path):
         assert np.abs(drawn - np.asarray(Image.open(tmp_path / f"image_{index:04d}.png")).astype(int)).max() <= 1, index
 
 
-@pytest.mark.xfail(strict=False, reason="flaky: in 1 of 3 runs the two processes resuming a one-process checkpoint disagreed in a "
-                   "device_put (jax's 'not the same on each process'); issue 15 stays open for it")
 def test_a_killed_process_stops_the_other_and_the_run_resumes(runs, tmp_path):
     "A one-process run continues in two processes; one of them is killed; the other stops in bounded time; two processes finish it."
     run_dir = tmp_path / "run"
