@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['PETAL_FAMILIES', 'PETAL_HUE_RANGES', 'SYNTHETIC_SHAPE', 'IMAGE_SUFFIXES', 'TFDS_SPLITS', 'FOLDER_VALIDATION_SHARE',
-           'draw_flower', 'draw_flowers', 'flower_families', 'preprocess_image', 'petal_family', 'decode_image_file',
-           'find_images', 'Datasets', 'folder_classes', 'validation_batch_count', 'get_datasets']
+           'draw_flower', 'draw_flowers', 'flower_families', 'preprocess_image', 'petal_pixels', 'petal_family',
+           'decode_image_file', 'find_images', 'Datasets', 'folder_classes', 'validation_batch_count', 'get_datasets']
 
 # %% ../nbs/01_data.ipynb #cf0235c5
 from .config import DDIMConfig, get_config
@@ -151,14 +151,18 @@ def _hue_distances(hues, ranges):
         distances.append(np.maximum(offsets - half_width, 0.0))
     return np.stack(distances, axis=-1)
 
-def petal_family(images, min_saturation=0.25, min_value=0.6):
-    "The petal colour family of each image (n, height, width, 3), uint8 or in [0, 1]: the family of most bright, saturated pixels outside the greens."
+def petal_pixels(images, min_saturation=0.25, min_value=0.6):
+    "For images (n, height, width, 3), uint8 or in [0, 1]: the nearest petal family of each pixel, and which pixels look like petals (bright, saturated, not green)."
     images = np.asarray(images)
     images = images / 255.0 if images.dtype == np.uint8 else np.clip(images, 0.0, 1.0)
     hues, saturations, values = np.moveaxis(rgb_to_hsv(images), -1, 0)
     distances = _hue_distances(hues, PETAL_HUE_RANGES)
-    nearest = np.argmin(distances, axis=-1)
     coloured = (saturations >= min_saturation) & (values >= min_value) & (distances.min(axis=-1) < 0.1)  # background greens are farther
+    return np.argmin(distances, axis=-1), coloured
+
+def petal_family(images):
+    "The petal colour family of each image (n, height, width, 3), uint8 or in [0, 1]: the family of most of its petal-like pixels."
+    nearest, coloured = petal_pixels(images)
     votes = np.stack([(coloured & (nearest == family)).sum(axis=(1, 2)) for family in range(len(PETAL_HUE_RANGES))], axis=-1)
     return np.argmax(votes, axis=-1)
 
