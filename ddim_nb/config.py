@@ -54,7 +54,8 @@ class DDIMConfig:
     block_depth: int = setting(2, "residual blocks per U-Net resolution")
     prediction_target: str = setting("noise", f"what the network predicts: one of {', '.join(PREDICTION_TARGETS)}")
     # classes (notebook 10)
-    num_classes: int | str = setting(0, "classes to condition on: 0 is unconditional (the reference), auto takes the data set's classes")
+    num_classes: int | str = setting(0, "classes to condition on: 0 is unconditional (the reference), auto takes the data set's classes "
+                                        "(best with the velocity prediction target: notebook 10 shows why)")
     class_dropout: float = setting(0.1, "share of training labels replaced by 'no class', so that one network also learns to denoise "
                                         "without a class (guidance needs both), in [0, 1)")
     class_names: list[str] = setting([], "the names of the classes, filled in from the data set when training starts")
