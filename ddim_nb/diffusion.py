@@ -441,10 +441,11 @@ def class_labels(self: DiffusionModel, classes, count):
     if len(classes) != count: raise ValueError(f"Expected one class or {count} classes (one per image), got {len(classes)}.")
     labels = []
     for value in classes:
-        if isinstance(value, str) and value not in names and not value.isdigit():
+        if isinstance(value, str) and value in names: label = names.index(value)
+        elif isinstance(value, str) and not value.isdigit():
             known = ", ".join(names) if names else f"indices 0 to {self.config.num_classes - 1}"
             raise ValueError(f"Unknown class {value!r}: this model knows {known}.")
-        label = names.index(value) if isinstance(value, str) and value in names else int(value)
+        else: label = int(value)  # an index, or its digits as typed on the command line
         if not 0 <= label < self.config.num_classes:
             raise ValueError(f"Class index {label} is out of range: this model has {self.config.num_classes} classes, 0 to {self.config.num_classes - 1}.")
         labels.append(label)
