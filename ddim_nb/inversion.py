@@ -115,7 +115,7 @@ def output_names(paths, folder):
     "A file name for each input path, made from its path inside `folder` (sub-folders joined with '__')."
     return ["__".join(Path(path).relative_to(folder).with_suffix("").parts) for path in paths]
 
-# %% ../nbs/09_inversion.ipynb #c0762950
+# %% ../nbs/09_inversion.ipynb #927b89e8
 def _batches(images, batch_size):
     return [images[start:start + batch_size] for start in range(0, len(images), batch_size)]
 
@@ -147,6 +147,7 @@ def load_latents(path):
         raise ValueError(f"{path} is not a latents file saved by ddim-encode (a .npz with a 'latents' array): {error}") from None
     return latents, names, steps
 
+# %% ../nbs/09_inversion.ipynb #f9e0061f
 def generate_from_latents(source, latents_path, out, diffusion_steps=20, sampler="ddim", eta=0.0, seed=0, batch_size=32):
     "Generate one image per latent in `latents_path` into `out`, named after the encoded images; returns the images."
     check_sampler(sampler, diffusion_steps, eta)
