@@ -346,6 +346,8 @@ def get_datasets(config: DDIMConfig):
         (train, train_count), (validation, validation_count) = [_load_tfds(config, split) for split in TFDS_SPLITS[config.dataset]]
         names = _tfds_class_names(config)
     _check_classes(config, names)
+    if config.train_images is not None and config.train_images < train_count:  # the same first images every time
+        train, train_count = train.take(config.train_images), config.train_images
     split_note = (f" (the folder's {train_count + validation_count} readable images are split "
                   f"{1 - FOLDER_VALIDATION_SHARE:.0%}/{FOLDER_VALIDATION_SHARE:.0%} into training and validation)"
                   if config.dataset == "image_folder" else "")

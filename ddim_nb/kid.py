@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['IMAGENET_WEIGHTS_FILE', 'IMAGENET_WEIGHTS_URL', 'IMAGENET_WEIGHTS_MD5', 'RANDOM_WEIGHTS_SEED', 'polynomial_kernel',
-           'kid_from_features', 'kid_subsets', 'imagenet_weights_path', 'make_kid_encoder', 'KID']
+           'kid_from_features', 'kid_subsets', 'imagenet_weights_path', 'make_kid_encoder', 'small_kid_encoder', 'KID']
 
 # %% ../nbs/02_kid.ipynb #862f837b
 import socket
@@ -143,6 +143,23 @@ def make_kid_encoder(image_size, kid_image_size=75, weights="imagenet"):
     finally:
         keras.config.set_dtype_policy(policy)
 
+# %% ../nbs/02_kid.ipynb #fce0034d
+def small_kid_encoder(image_size, seed=RANDOM_WEIGHTS_SEED):
+    "A small random feature network for tests: images in [0, 1] of shape (image_size, image_size, 3) to 64 features."
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")
+    try:
+        encoder = keras.Sequential([
+            keras.Input((image_size, image_size, 3)),
+            layers.Rescaling(2.0, offset=-1.0),
+            *[layers.Conv2D(width, 3, strides=2, padding="same", activation="relu") for width in (16, 32, 64)],
+            layers.GlobalAveragePooling2D(),
+        ], name="kid_encoder")
+    finally:
+        keras.config.set_dtype_policy(policy)
+    _redraw_convolutions(encoder, seed)
+    return encoder
+
 # %% ../nbs/02_kid.ipynb #d6ca4b08
 def _is_traced(array):
     return isinstance(array, jax.core.Tracer)
@@ -150,15 +167,18 @@ def _is_traced(array):
 @keras.saving.register_keras_serializable(package="ddim_nb")
 class KID(keras.metrics.Metric):
     "Kernel Inception Distance between batches of real and generated images in [0, 1], averaged over batches."
-    def __init__(self, image_size, kid_image_size=75, weights="imagenet", name="kid", **kwargs):
+    def __init__(self, image_size, kid_image_size=75, weights="imagenet", network="inception_v3", name="kid", **kwargs):
         super().__init__(name=name, **kwargs)
         if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
             raise ValueError(f"image_size must be a positive whole number (the side of the square images), got {image_size!r}.")
         if isinstance(kid_image_size, bool) or not isinstance(kid_image_size, int) or kid_image_size < 75:
             raise ValueError(f"kid_image_size must be a whole number of at least 75 (InceptionV3's smallest input), got {kid_image_size!r}.")
-        self.image_size, self.kid_image_size, self.encoder_weights = image_size, kid_image_size, weights
+        if network not in ("inception_v3", "small"):
+            raise ValueError(f"Unknown KID network {network!r}: choose inception_v3, or small (random weights, for tests).")
+        self.image_size, self.kid_image_size, self.encoder_weights, self.network = image_size, kid_image_size, weights, network
         self.kid_tracker = keras.metrics.Mean(name="kid_tracker")
-        self.encoder = make_kid_encoder(image_size, kid_image_size, weights)
+        self.encoder = (make_kid_encoder(image_size, kid_image_size, weights) if network == "inception_v3"
+                        else small_kid_encoder(image_size))
         self._encode = jax.jit(lambda trainable, non_trainable, images: self.encoder.stateless_call(
             trainable, non_trainable, images, training=False)[0])
 
@@ -178,7 +198,7 @@ class KID(keras.metrics.Metric):
                              "convert from [-1, 1] with (x + 1) / 2 or from 0-255 with x / 255, and clip generated images.")
 
     def features(self, images):
-        "InceptionV3 features of `images` in [0, 1], float32 of shape (batch, 2048)."
+        "The encoder's features of `images` in [0, 1], float32 of shape (batch, 2048) (64 for the small network)."
         images = ops.convert_to_tensor(images, "float32")
         self._check_images(images, "the")
         return self._encode([variable.value for variable in self.encoder.trainable_variables],
@@ -201,4 +221,4 @@ class KID(keras.metrics.Metric):
 
     def get_config(self):
         return {**super().get_config(), "image_size": self.image_size, "kid_image_size": self.kid_image_size,
-                "weights": self.encoder_weights}
+                "weights": self.encoder_weights, "network": self.network}
