@@ -4,8 +4,9 @@
 
 # %% auto #0
 __all__ = ['HEARTBEAT_TIMEOUT_SECONDS', 'save_model_atomically', 'is_writer', 'Checkpoints', 'SampleGrid', 'plot_history',
-           'Curves', 'saved_config', 'train', 'StopAfterCtrlC', 'ctrl_c_between_batches', 'heartbeat_timeout',
-           'start_processes', 'lost_processes', 'describe_devices', 'use_all_devices', 'load_diffusion_model']
+           'Curves', 'kid_description', 'saved_config', 'train', 'StopAfterCtrlC', 'ctrl_c_between_batches',
+           'heartbeat_timeout', 'start_processes', 'lost_processes', 'describe_devices', 'use_all_devices',
+           'load_diffusion_model']
 
 # %% ../nbs/05_training.ipynb #5d1f958b
 from . import cpu_tuning
@@ -112,7 +113,17 @@ class Curves(keras.callbacks.Callback):
 # %% ../nbs/05_training.ipynb #cd81236b
 def _kid_metric(config):
     weights = None if config.kid_weights.lower() == "none" else config.kid_weights
-    return KID(config.image_size, config.kid_image_size, weights=weights)
+    return KID(config.image_size, config.kid_image_size, weights=weights, network=config.kid_encoder)
+
+def kid_description(config):
+    "The line `train` prints about KID's encoder when it is not the comparable one (ImageNet weights), else None."
+    if config.kid_encoder == "small":
+        return ("KID uses a small network with random weights (for tests): "
+                "it tracks progress within this run but means nothing outside it.")
+    if config.kid_weights.lower() == "none":
+        return ("KID uses an InceptionV3 with random weights (offline, no ImageNet weights): "
+                "it tracks progress within this run but is not comparable to published KID values.")
+    return None
 
 def _trim_history(path, epochs):
     "Keep only the rows of the first `epochs` epochs in the history CSV at `path`."
@@ -168,9 +179,7 @@ def train(config: DDIMConfig = None, run_dir=None, resume=False, callbacks=(), v
     else: config, run = _new_run(config, run_dir)
     start_processes(coordinator_address, num_processes, process_id)
     print(describe_devices(), flush=True)
-    if config.kid_weights.lower() == "none":
-        print("KID uses an InceptionV3 with random weights (offline, no ImageNet weights): "
-              "it tracks progress within this run but is not comparable to published KID values.", flush=True)
+    if kid_description(config): print(kid_description(config), flush=True)
     keras.mixed_precision.set_dtype_policy("mixed_bfloat16" if config.mixed_precision else "float32")
     use_all_devices(config.batch_size)
     import ddim_nb.data  # imports TensorFlow quietly, before Keras' seeding imports it with its start-up lines

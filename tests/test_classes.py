@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import TINY, history_epochs, run_command
+from conftest import TINY, history_epochs, run_command, run_main
 from ddim_nb.data import PETAL_FAMILIES, draw_flowers
 
 
@@ -59,19 +59,19 @@ def test_generate_asks_for_classes_by_name_or_index(conditional_run, tmp_path):
     (["--class", "pinks", "--guidance", "-1"], "ddim-generate: error: --guidance must be a number of at least 0"),
 ])
 def test_bad_classes_are_refused_in_one_line(conditional_run, tmp_path, arguments, message):
-    result = run_command("ddim-generate", str(conditional_run[0]), *arguments, "--steps", "2", "--out", str(tmp_path / "out"))
+    result = run_main("ddim-generate", str(conditional_run[0]), *arguments, "--steps", "2", "--out", str(tmp_path / "out"))
     assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr, result.stderr[-2000:]
     assert not (tmp_path / "out").exists()
 
 
 def test_a_class_for_an_unconditional_model_is_refused(trained_run, tmp_path):
-    result = run_command("ddim-generate", str(trained_run[0]), "--class", "pinks", "--steps", "2", "--out", str(tmp_path / "out"))
+    result = run_main("ddim-generate", str(trained_run[0]), "--class", "pinks", "--steps", "2", "--out", str(tmp_path / "out"))
     assert result.returncode == 1 and "holds an unconditional model (trained with --num-classes 0): it has no classes to ask for" in result.stderr, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
 
 
 def test_classes_must_exist_in_the_data(class_folder, tmp_path):
-    result = run_command("ddim-train", *TINY, "--data-dir", str(class_folder), "--num-classes", "3", "--run-dir", str(tmp_path / "run"))
+    result = run_main("ddim-train", *TINY, "--data-dir", str(class_folder), "--num-classes", "3", "--run-dir", str(tmp_path / "run"))
     assert result.returncode == 1, result.stderr[-2000:]
     assert "--num-classes 3, but the data set has 2 classes (blues, pinks): use --num-classes auto or --num-classes 2." in result.stderr
     assert not (tmp_path / "run").exists()

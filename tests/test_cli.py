@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import TINY, run_command, history_epochs
+from conftest import TINY, run_command, run_main, history_epochs
 
 
 def test_train_writes_every_file(trained_run):
@@ -45,21 +45,21 @@ def test_generate_writes_images(trained_run, tmp_path):
     assert sorted(path.name for path in out.iterdir()) == ["grid.png", "image_0000.png", "image_0001.png", "image_0002.png"]
     assert np.asarray(Image.open(out / "image_0001.png")).shape == (16, 16, 3)
     again = tmp_path / "again"
-    run_command("ddim-generate", str(run_dir / "checkpoints" / "last.keras"), "--num-images", "3", "--steps", "4", "--seed", "5", "--out", str(again))
+    run_main("ddim-generate", str(run_dir / "checkpoints" / "last.keras"), "--num-images", "3", "--steps", "4", "--seed", "5", "--out", str(again))
     assert (again / "image_0002.png").is_file()
-    result = run_command("ddim-generate", str(run_dir), "--num-images", "2", "--steps", "3", "--sampler", "heun", "--out", str(tmp_path / "heun"))
+    result = run_main("ddim-generate", str(run_dir), "--num-images", "2", "--steps", "3", "--sampler", "heun", "--out", str(tmp_path / "heun"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "heun, 3 steps = 4 network evaluations per image" in result.stdout
-    result = run_command("ddim-generate", str(run_dir), "--sampler", "heun", "--eta", "0.5", "--out", str(tmp_path / "bad"))
+    result = run_main("ddim-generate", str(run_dir), "--sampler", "heun", "--eta", "0.5", "--out", str(tmp_path / "bad"))
     assert result.returncode == 1 and "is deterministic" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_generate_refuses_what_is_not_a_model(tmp_path):
     fake = tmp_path / "model.keras"
     fake.write_text("not a model")
-    result = run_command("ddim-generate", str(fake), "--out", str(tmp_path / "out"))
+    result = run_main("ddim-generate", str(fake), "--out", str(tmp_path / "out"))
     assert result.returncode == 1 and "is not a Keras model file" in result.stderr and "Traceback" not in result.stderr
-    result = run_command("ddim-generate", str(tmp_path / "missing"), "--out", str(tmp_path / "out"))
+    result = run_main("ddim-generate", str(tmp_path / "missing"), "--out", str(tmp_path / "out"))
     assert result.returncode == 1 and "No model at" in result.stderr
 
 
@@ -83,7 +83,7 @@ def test_kill_and_resume_continues_without_gaps(tmp_path):
     assert history_epochs(run_dir) == [0, 1]
     from ddim_nb.training import load_diffusion_model
     model = load_diffusion_model(checkpoint)
-    steps_per_epoch = 2400 // 8
+    steps_per_epoch = 64 // 8  # the tiny preset's 64 training images in batches of 8
     assert int(model.optimizer.iterations.numpy()) == 2 * steps_per_epoch
 
 
@@ -94,7 +94,7 @@ def test_kill_and_resume_continues_without_gaps(tmp_path):
     (["--image-size", "30", "--widths", "8", "16", "32"], "must be divisible by 2**(len(widths)-1) = 4"),
 ])
 def test_train_refuses_bad_input(arguments, message, tmp_path):
-    result = run_command("ddim-train", *TINY, *arguments, "--run-dir", str(tmp_path / "run"))
+    result = run_main("ddim-train", *TINY, *arguments, "--run-dir", str(tmp_path / "run"))
     assert result.returncode == 1, result.stdout[-2000:]
     assert message in result.stderr and "Traceback" not in result.stderr
 
@@ -111,10 +111,10 @@ def test_train_without_network_says_how_to_get_the_data(tmp_path):
 
 def test_train_refuses_to_overwrite_or_resume_a_non_run(trained_run, tmp_path):
     run_dir, _ = trained_run
-    result = run_command("ddim-train", *TINY, "--run-dir", str(run_dir))
+    result = run_main("ddim-train", *TINY, "--run-dir", str(run_dir))
     assert result.returncode == 1 and "already holds files" in result.stderr
     (tmp_path / "not_a_run").mkdir()
-    result = run_command("ddim-train", "--resume", str(tmp_path / "not_a_run"))
+    result = run_main("ddim-train", "--resume", str(tmp_path / "not_a_run"))
     assert result.returncode == 1 and "is not a ddim_nb run folder" in result.stderr
 
 
@@ -154,7 +154,7 @@ train(get_config("tiny", dataset_repetitions=1, epochs=3), run_dir=r"{tmp_path /
     assert "the loss became NaN or infinite" in result.stderr and "is intact" in result.stderr
     from ddim_nb.training import load_diffusion_model
     model = load_diffusion_model(tmp_path / "run" / "checkpoints" / "last.keras")
-    assert int(model.optimizer.iterations.numpy()) == 2400 // 8  # the checkpoint of epoch 1, the last good one
+    assert int(model.optimizer.iterations.numpy()) == 64 // 8  # the checkpoint of epoch 1, the last good one
     assert all(np.isfinite(np.asarray(weight)).all() for weight in model.network.weights)
 
 

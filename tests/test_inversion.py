@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import run_main
+
 DEMO_MODEL = Path(__file__).resolve().parents[1] / "nbs" / "demo_model.keras"
 
 
@@ -82,14 +84,14 @@ def expect_error(result, message):
 
 def test_bad_inputs_are_clear_errors(inputs, tmp_path):
     (tmp_path / "empty").mkdir()
-    expect_error(run_command("ddim-encode", DEMO_MODEL, "--images", tmp_path / "empty", "--out", tmp_path / "x.npz"), "No readable JPEG or PNG images")
-    expect_error(run_command("ddim-generate", DEMO_MODEL, "--init-images", tmp_path / "missing", "--out", tmp_path / "x"), "does not exist")
-    expect_error(run_command("ddim-generate", DEMO_MODEL, "--init-images", inputs, "--strength", "1.5", "--out", tmp_path / "x"),
+    expect_error(run_main("ddim-encode", DEMO_MODEL, "--images", tmp_path / "empty", "--out", tmp_path / "x.npz"), "No readable JPEG or PNG images")
+    expect_error(run_main("ddim-generate", DEMO_MODEL, "--init-images", tmp_path / "missing", "--out", tmp_path / "x"), "does not exist")
+    expect_error(run_main("ddim-generate", DEMO_MODEL, "--init-images", inputs, "--strength", "1.5", "--out", tmp_path / "x"),
                  "strength must be a number between 0 (keep the input) and 1 (start from pure noise), got 1.5")
-    expect_error(run_command("ddim-generate", DEMO_MODEL, "--strength", "0.5", "--out", tmp_path / "x"), "--strength goes with --init-images")
+    expect_error(run_main("ddim-generate", DEMO_MODEL, "--strength", "0.5", "--out", tmp_path / "x"), "--strength goes with --init-images")
     np.savez(tmp_path / "small.npz", latents=np.zeros((2, 16, 16, 3), "float32"))
-    expect_error(run_command("ddim-generate", DEMO_MODEL, "--initial-noise", tmp_path / "small.npz", "--out", tmp_path / "x"),
+    expect_error(run_main("ddim-generate", DEMO_MODEL, "--initial-noise", tmp_path / "small.npz", "--out", tmp_path / "x"),
                  "have shape (2, 16, 16, 3); this model needs (number, 32, 32, 3)")
     (tmp_path / "not_latents.npz").write_text("hello")
-    expect_error(run_command("ddim-generate", DEMO_MODEL, "--initial-noise", tmp_path / "not_latents.npz", "--out", tmp_path / "x"),
+    expect_error(run_main("ddim-generate", DEMO_MODEL, "--initial-noise", tmp_path / "not_latents.npz", "--out", tmp_path / "x"),
                  "is not a latents file saved by ddim-encode")

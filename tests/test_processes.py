@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import run_command, history_epochs
+from conftest import run_command, run_main, history_epochs
 
 ARGUMENTS = ["--preset", "tiny", "--dataset-repetitions", "1", "--batch-size", "4"]
 
@@ -37,7 +37,8 @@ def free_port():
 def start_processes(*arguments, devices=1, count=2, tmp=None):
     "Start `count` ddim-train processes of one run on 127.0.0.1, each seeing `devices` CPU devices."
     port, environment = free_port(), {key: value for key, value in os.environ.items() if key not in ("GLIBC_TUNABLES", "DDIM_NB_RESTARTED")}
-    environment |= {"PYTHONUNBUFFERED": "1", "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+    environment |= {"PYTHONUNBUFFERED": "1", "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+                    "DDIM_NB_HEARTBEAT_TIMEOUT": "10"}  # a killed process is noticed in seconds, not the default 30
     if tmp: environment["TMPDIR"] = str(tmp)
     return [subprocess.Popen(["ddim-train", *arguments, "--coordinator-address", f"127.0.0.1:{port}", "--num-processes", str(count),
                               "--process-id", str(index)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
@@ -133,9 +134,9 @@ def test_a_killed_process_stops_the_other_and_the_run_resumes(runs, tmp_path):
 
 
 def test_processes_are_checked_before_any_work(tmp_path):
-    line = run_command("ddim-train", "--preset", "tiny", "--coordinator-address", "127.0.0.1:1", "--num-processes", "2", "--process-id", "2").stderr
+    line = run_main("ddim-train", "--preset", "tiny", "--coordinator-address", "127.0.0.1:1", "--num-processes", "2", "--process-id", "2").stderr
     assert "ddim-train: error: --process-id 2 is not a process of a run of --num-processes 2: number the processes 0 to 1." in line
-    line = run_command("ddim-train", "--preset", "tiny", "--num-processes", "2").stderr
+    line = run_main("ddim-train", "--preset", "tiny", "--num-processes", "2").stderr
     assert "Several processes need all three of --coordinator-address" in line
     results = finish(start_processes(*ARGUMENTS, "--batch-size", "6", "--run-dir", str(tmp_path / "run"), devices=2), timeout=300)
     for code, _, err in results:
