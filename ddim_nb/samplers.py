@@ -99,3 +99,29 @@ def model_denoiser(model, ema_values=None):
     "A `denoise(noisy_images, noise_rates, signal_rates)` running `model`'s EMA network with `ema_values` (default: its current weights)."
     if ema_values is None: ema_values = [variable.value for variable in model.ema_network.non_trainable_variables]
     return lambda noisy_images, noise_rates, signal_rates: model.ema_denoise(ema_values, noisy_images, noise_rates, signal_rates)
+
+# %% ../nbs/07_samplers.ipynb #66c69c0a
+def _dpmpp_2s_steps(denoise, rates, diffusion_steps, eta):
+    "One DPM-Solver++(2S) step per iteration: a half step in log-SNR, and the whole step with the prediction there."
+    def step_function(step, carry):
+        noisy_images, _ = carry
+        noise_rates, signal_rates, next_noise_rates, next_signal_rates = rates(step)
+        _, pred_images = denoise(noisy_images, noise_rates, signal_rates)
+        log_ratios = ops.log(signal_rates / noise_rates)
+        step_lengths = ops.log(next_signal_rates / next_noise_rates) - log_ratios
+        def midpoint_prediction():
+            mid_signal_rates = 1 / ops.sqrt(1 + ops.exp(-2 * (log_ratios + step_lengths / 2)))  # rates² add to 1
+            mid_noise_rates = mid_signal_rates * ops.exp(-(log_ratios + step_lengths / 2))
+            mid_images = ((mid_noise_rates / noise_rates) * noisy_images
+                          - mid_signal_rates * ops.expm1(-step_lengths / 2) * pred_images)
+            return denoise(mid_images, mid_noise_rates, mid_signal_rates)[1]
+        combined_images = jax.lax.cond(step < diffusion_steps - 1, midpoint_prediction, lambda: pred_images)
+        next_noisy_images = ((next_noise_rates / noise_rates) * noisy_images
+                             - next_signal_rates * ops.expm1(-step_lengths) * combined_images)
+        return next_noisy_images, pred_images
+    return step_function
+
+register_sampler(Sampler(
+    "dpmpp_2s", "DPM-Solver++(2S): second order, two evaluations per step", _dpmpp_2s_steps,
+    initial_carry=lambda noisy_images, key: (noisy_images, noisy_images), time_grid="log_snr",
+    evaluations=lambda diffusion_steps: 2 * diffusion_steps - 1));
