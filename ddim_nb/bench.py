@@ -15,9 +15,10 @@ if __name__ == "__main__": restart_with_cpu_tuning(["-m", "ddim_nb.bench", *sys.
 # %% ../nbs/08_bench.ipynb #41bb2e48
 from .cpu import sampling_compiler_options
 from .config import get_config
-from .diffusion import DiffusionModel, ddim_step, denormalize
+from .diffusion import DiffusionModel, sampler_loop, denormalize
 from .unet import network_from_config
 import argparse
+import functools
 import json
 import os
 import resource
@@ -41,21 +42,17 @@ def _median_seconds(function, repeats):
     return statistics.median(durations)
 
 def _python_loop_sampler(model, diffusion_steps):
-    "Sampling as the reference does it: a Python loop calling a compiled network once per step."
-    network_call = jax.jit(lambda values, noisy_images, noise_variances: model.ema_network.stateless_call(
-        [], values, [noisy_images, noise_variances], training=False)[0], compiler_options=sampling_compiler_options())
+    "Sampling as the reference does it: a Python loop over the DDIM step function, one compiled network call per step."
+    network_call = jax.jit(model.ema_denoise, compiler_options=sampling_compiler_options())
     values = [variable.value for variable in model.ema_network.non_trainable_variables]
     mean, variance = model.normalizer_statistics()
 
     def sample(initial_noise):
-        noisy_images = initial_noise
-        for step in range(diffusion_steps):
-            diffusion_times = jax.numpy.full((len(initial_noise), 1, 1, 1), 1.0 - step / diffusion_steps)
-            noise_rates, signal_rates = model.schedule(diffusion_times)
-            pred_noises = network_call(values, noisy_images, noise_rates**2)
-            pred_images = (noisy_images - noise_rates * pred_noises) / signal_rates
-            noisy_images = ddim_step(pred_noises, pred_images, noise_rates, signal_rates, *model.schedule(diffusion_times - 1.0 / diffusion_steps))
-        return denormalize(pred_images, mean, variance)
+        step_function, carry = sampler_loop(functools.partial(network_call, values), initial_noise, diffusion_steps,
+                                            min_signal_rate=model.config.min_signal_rate,
+                                            max_signal_rate=model.config.max_signal_rate)
+        for step in range(diffusion_steps): carry = step_function(step, carry)
+        return denormalize(carry[1], mean, variance)
     return sample
 
 def benchmark(preset="flowers", batch_size=None, train_steps=20, warmup_steps=3, sample_images=16, sample_steps=20, seed=0,

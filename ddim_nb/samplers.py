@@ -6,14 +6,60 @@
 __all__ = ['gaussian_denoiser', 'gaussian_mixture_denoiser', 'model_denoiser']
 
 # %% ../nbs/07_samplers.ipynb #63d0b02d
-from .diffusion import (diffusion_schedule, ddim_step, split_prediction, SAMPLERS, DETERMINISTIC_SAMPLERS, network_evaluations,
-                               steps_for_evaluations, check_sampler, diffusion_loop, sample)
+from .diffusion import (diffusion_schedule, ddim_step, split_prediction, Sampler, register_sampler, SAMPLERS,
+                               network_evaluations, steps_for_evaluations, check_sampler, diffusion_loop, sample)
 
 import numpy as np
 import jax
 import jax.numpy as jnp
 import keras
 from keras import ops
+
+# %% ../nbs/07_samplers.ipynb #bb8db0fc
+def _heun_steps(denoise, rates, diffusion_steps, eta):
+    "One Heun step per iteration in the variables noisy / signal_rate and sigma; the last two steps are Euler's."
+    def step_function(step, carry):
+        noisy_images, _ = carry
+        noise_rates, signal_rates, next_noise_rates, next_signal_rates = rates(step)
+        pred_noises, pred_images = denoise(noisy_images, noise_rates, signal_rates)
+        euler_images = ddim_step(pred_noises, pred_images, noise_rates, signal_rates, next_noise_rates,
+                                 next_signal_rates)
+        def corrected():
+            next_pred_noises, _ = denoise(euler_images, next_noise_rates, next_signal_rates)
+            sigma_change = next_noise_rates / next_signal_rates - noise_rates / signal_rates
+            scaled = noisy_images / signal_rates + sigma_change * (pred_noises + next_pred_noises) / 2
+            return next_signal_rates * scaled
+        return jax.lax.cond(step < diffusion_steps - 2, corrected, lambda: euler_images), pred_images
+    return step_function
+
+register_sampler(Sampler(
+    "heun", "Heun's second-order ODE solver: two evaluations per step", _heun_steps,
+    initial_carry=lambda noisy_images, key: (noisy_images, noisy_images), time_grid="log_snr",
+    evaluations=lambda diffusion_steps: max(2 * diffusion_steps - 2, 1)));
+
+# %% ../nbs/07_samplers.ipynb #b6dc1867
+def _dpmpp_2m_steps(denoise, rates, diffusion_steps, eta):
+    "One DPM-Solver++(2M) step per iteration: exact in the linear part, the predicted images extrapolated from the last two."
+    def step_function(step, carry):
+        noisy_images, previous_pred_images, previous_step_lengths = carry
+        noise_rates, signal_rates, next_noise_rates, next_signal_rates = rates(step)
+        _, pred_images = denoise(noisy_images, noise_rates, signal_rates)
+        # the step's length in log signal-to-noise ratio; the log-SNR grid's last step has length 0
+        step_lengths = ops.log(next_signal_rates / next_noise_rates) - ops.log(signal_rates / noise_rates)
+        ratios = previous_step_lengths / ops.where(step_lengths == 0, 1.0, step_lengths)
+        extrapolated = (1 + 1 / (2 * ratios)) * pred_images - previous_pred_images / (2 * ratios)
+        combined_images = ops.where(step == 0, pred_images, extrapolated)  # no previous prediction: first order
+        next_noisy_images = ((next_noise_rates / noise_rates) * noisy_images
+                             - next_signal_rates * ops.expm1(-step_lengths) * combined_images)
+        return next_noisy_images, pred_images, step_lengths
+    return step_function
+
+def _with_previous_step(noisy_images, key):
+    "The carry of a multistep solver: noisy images, the last predicted images, the last step's length."
+    return noisy_images, noisy_images, ops.ones((noisy_images.shape[0], 1, 1, 1), noisy_images.dtype)
+
+register_sampler(Sampler("dpmpp_2m", "DPM-Solver++(2M): second order, one evaluation per step",
+                         _dpmpp_2m_steps, _with_previous_step, time_grid="log_snr"));
 
 # %% ../nbs/07_samplers.ipynb #d6f2c1d8
 def gaussian_denoiser(data_mean, data_variance):
@@ -53,3 +99,29 @@ def model_denoiser(model, ema_values=None):
     "A `denoise(noisy_images, noise_rates, signal_rates)` running `model`'s EMA network with `ema_values` (default: its current weights)."
     if ema_values is None: ema_values = [variable.value for variable in model.ema_network.non_trainable_variables]
     return lambda noisy_images, noise_rates, signal_rates: model.ema_denoise(ema_values, noisy_images, noise_rates, signal_rates)
+
+# %% ../nbs/07_samplers.ipynb #66c69c0a
+def _dpmpp_2s_steps(denoise, rates, diffusion_steps, eta):
+    "One DPM-Solver++(2S) step per iteration: a half step in log-SNR, and the whole step with the prediction there."
+    def step_function(step, carry):
+        noisy_images, _ = carry
+        noise_rates, signal_rates, next_noise_rates, next_signal_rates = rates(step)
+        _, pred_images = denoise(noisy_images, noise_rates, signal_rates)
+        log_ratios = ops.log(signal_rates / noise_rates)
+        step_lengths = ops.log(next_signal_rates / next_noise_rates) - log_ratios
+        def midpoint_prediction():
+            mid_signal_rates = 1 / ops.sqrt(1 + ops.exp(-2 * (log_ratios + step_lengths / 2)))  # rates² add to 1
+            mid_noise_rates = mid_signal_rates * ops.exp(-(log_ratios + step_lengths / 2))
+            mid_images = ((mid_noise_rates / noise_rates) * noisy_images
+                          - mid_signal_rates * ops.expm1(-step_lengths / 2) * pred_images)
+            return denoise(mid_images, mid_noise_rates, mid_signal_rates)[1]
+        combined_images = jax.lax.cond(step < diffusion_steps - 1, midpoint_prediction, lambda: pred_images)
+        next_noisy_images = ((next_noise_rates / noise_rates) * noisy_images
+                             - next_signal_rates * ops.expm1(-step_lengths) * combined_images)
+        return next_noisy_images, pred_images
+    return step_function
+
+register_sampler(Sampler(
+    "dpmpp_2s", "DPM-Solver++(2S): second order, two evaluations per step", _dpmpp_2s_steps,
+    initial_carry=lambda noisy_images, key: (noisy_images, noisy_images), time_grid="log_snr",
+    evaluations=lambda diffusion_steps: 2 * diffusion_steps - 1));

@@ -7,13 +7,15 @@ __all__ = ['plot_image_rows', 'initial_noises', 'steps_comparison', 'sampling_pr
            'interpolation_grid', 'save_gif', 'sampling_gif', 'training_gif', 'Explorer']
 
 # %% ../nbs/06_sampling.ipynb #27a6c3f4
-from .diffusion import DiffusionModel, ddim_step, denormalize, DEFAULT_GUIDANCE_SCALE
+from .diffusion import DiffusionModel, diffusion_path, denormalize, DEFAULT_GUIDANCE_SCALE
 from .training import image_grid
+import functools
 import io
 from pathlib import Path
 
 import numpy as np
 import jax
+import jax.numpy as jnp
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 from PIL import Image
@@ -50,21 +52,13 @@ def steps_comparison(model: DiffusionModel, diffusion_steps=(1, 2, 3, 5, 10, 20)
 # %% ../nbs/06_sampling.ipynb #5b13afc4
 def sampling_process(model: DiffusionModel, initial_noise, diffusion_steps=20, eta=0.0, seed=0):
     "Noisy and predicted images at every step, as two arrays (diffusion_steps, num_images, height, width, 3) in [0, 1]."
-    _, key = jax.random.split(jax.random.PRNGKey(seed))
+    _, key = jax.random.split(jax.random.PRNGKey(seed))  # the sampling key of `generate(seed=seed)`
+    ema_values = [variable.value for variable in model.ema_network.non_trainable_variables]
+    denoise = functools.partial(model.ema_denoise, ema_values)
+    noisy_path, predicted_path = diffusion_path(denoise, jnp.asarray(initial_noise, "float32"), diffusion_steps, "ddim", eta,
+                                                key, model.config.min_signal_rate, model.config.max_signal_rate)
     mean, variance = model.normalizer_statistics()
-    noisy_images = np.asarray(initial_noise, "float32")
-    noisy_history, predicted_history = [], []
-    for step in range(diffusion_steps):
-        diffusion_times = np.full((len(noisy_images), 1, 1, 1), 1.0 - step / diffusion_steps, "float32")
-        noise_rates, signal_rates = model.schedule(diffusion_times)
-        pred_noises, pred_images = model.denoise(noisy_images, noise_rates, signal_rates)
-        noisy_history.append(denormalize(noisy_images, mean, variance))
-        predicted_history.append(denormalize(pred_images, mean, variance))
-        key, noise_key = jax.random.split(key)
-        fresh_noises = jax.random.normal(noise_key, noisy_images.shape)
-        noisy_images = ddim_step(pred_noises, pred_images, noise_rates, signal_rates, *model.schedule(diffusion_times - 1.0 / diffusion_steps),
-                                 eta, fresh_noises)
-    return np.asarray(noisy_history), np.asarray(predicted_history)
+    return np.asarray(denormalize(noisy_path, mean, variance)), np.asarray(denormalize(predicted_path, mean, variance))
 
 def plot_sampling_process(noisy_history, predicted_history, every=1, title=None):
     "Two rows per image, noisy images above predicted ones, one column per shown step."
