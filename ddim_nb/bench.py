@@ -9,11 +9,11 @@ __all__ = ['benchmark', 'tensorflow_benchmark', 'convolution_shapes', 'convoluti
 #| eval: false
 # Run as `python -m ddim_nb.bench`: restart once with the CPU tuning (see 08a_cpu_tuning) before JAX and TensorFlow are imported.
 import sys
-from .cpu import restart_with_cpu_tuning
+from . import restart_with_cpu_tuning
 if __name__ == "__main__": restart_with_cpu_tuning(["-m", "ddim_nb.bench", *sys.argv[1:]])
 
 # %% ../nbs/08_bench.ipynb #41bb2e48
-from .cpu import sampling_compiler_options
+from . import sampling_compiler_options
 from .config import get_config
 from .diffusion import DiffusionModel, sampler_loop, denormalize
 from .unet import network_from_config

@@ -9,7 +9,7 @@ __all__ = ['GENERATED_NAMES', 'USER_ERRORS', 'FLAG_NAMES', 'generate_images', 'r
 # %% ../nbs/11_cli.ipynb #2a9eec89
 from .config import DDIMConfig, PRESETS, add_config_arguments, config_from_arguments, in_flags
 from .runs import RunFolder, check_output_folder, default_run_dir, image_grid, save_png
-from .diffusion import SAMPLERS, DEFAULT_GUIDANCE_SCALE, check_sampler, network_evaluations, _check_guidance_scale
+from .diffusion import SAMPLERS, DEFAULT_GUIDANCE_SCALE, check_sampler, check_guidance_scale, network_evaluations
 from .training import train, is_writer, load_diffusion_model, saved_config
 from . import samplers  # registers the samplers of notebook 07 (heun, dpmpp_2m, ...)
 from .inversion import encode_folder, image_to_image_folder, generate_from_latents
@@ -51,7 +51,7 @@ def generate_images(source, out, num_images=16, diffusion_steps=20, eta=0.0, see
     if classes is not None:
         classes = [classes] if isinstance(classes, (str, int)) else list(classes)
         if not classes: raise ValueError("classes is empty: name at least one class, or leave classes out.")
-        _check_guidance_scale(guidance_scale)
+        check_guidance_scale(guidance_scale)
     earlier = _earlier_images(Path(out), overwrite)
     model = load_diffusion_model(source)
     if classes is not None and not model.config.num_classes:
@@ -158,8 +158,9 @@ def _generate_parser():
     parser.add_argument("model", type=Path, help="a run folder made by ddim-train (its best checkpoint is used) or a .keras file")
     parser.add_argument("--num-images", type=int, default=16, help="how many images (default: 16)")
     parser.add_argument("--steps", type=int, default=20, help="diffusion steps (default: 20)")
-    parser.add_argument("--sampler", default="ddim", choices=list(SAMPLERS),
-                        help=f"one of {', '.join(SAMPLERS)} (default: ddim): see notebooks 04 and 07")
+    parser.add_argument("--sampler", default="ddim", choices=list(SAMPLERS), metavar="SAMPLER",
+                        help="; ".join(f"{name}: {record.description}" for name, record in SAMPLERS.items())
+                             + " (default: ddim; notebooks 04 and 07)")
     parser.add_argument("--eta", type=float, default=0.0,
                         help="with ddim: 0 for deterministic DDIM, up to 1 for DDPM-like sampling (default: 0)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same images (default: 0)")

@@ -182,7 +182,7 @@ class ImageToImageExplorer:
         self.input_index = widgets.IntSlider(value=0, min=0, max=len(self.images) - 1, description="input")
         self.strength = widgets.FloatSlider(value=strength, min=0.0, max=1.0, step=0.05, description="strength")
         self.steps = widgets.IntSlider(value=diffusion_steps, min=1, max=100, description="steps")
-        self.sampler = widgets.Dropdown(options=SAMPLERS, value=sampler, description="sampler")
+        self.sampler = widgets.Dropdown(options=list(SAMPLERS), value=sampler, description="sampler")
         self.seed = widgets.IntText(value=seed, description="seed")
         self.button = widgets.Button(description="Generate", button_style="primary")
         self.image = widgets.Image(format="png")

@@ -5,15 +5,14 @@
 # %% auto #0
 __all__ = ['HEARTBEAT_TIMEOUT_SECONDS', 'save_model_atomically', 'is_writer', 'Checkpoints', 'SampleGrid', 'plot_history',
            'Curves', 'kid_description', 'saved_config', 'train', 'StopAfterCtrlC', 'ctrl_c_between_batches',
-           'heartbeat_timeout', 'start_processes', 'lost_processes', 'describe_devices', 'use_all_devices',
-           'load_diffusion_model']
+           'heartbeat_timeout', 'start_processes', 'lost_processes', 'describe_devices', 'use_all_devices']
 
 # %% ../nbs/05_training.ipynb #5d1f958b
 from . import cpu_tuning
 from .config import DDIMConfig, get_config, save_config, load_config
 from .runs import RunFolder, write_atomically, check_output_folder, default_run_dir, finished_message, read_history
 from .runs import image_grid, save_png
-from .diffusion import DiffusionModel, DEFAULT_GUIDANCE_SCALE
+from .diffusion import DiffusionModel, DEFAULT_GUIDANCE_SCALE, load_diffusion_model
 from .kid import KID, imagenet_weights_path
 import contextlib
 import csv
@@ -27,7 +26,6 @@ import signal
 import sys
 import tempfile
 import threading
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -365,24 +363,3 @@ def _output_folder(run):
     "Where this process's callbacks write: the run folder on process 0, a private temporary folder (deleted after) on the others."
     if is_writer(): yield run; return
     with tempfile.TemporaryDirectory(prefix=f"ddim_nb-process-{jax.process_index()}-") as folder: yield RunFolder(folder)
-
-# %% ../nbs/05_training.ipynb #96bc8175
-def load_diffusion_model(path):
-    "The `DiffusionModel` in a run folder (best checkpoint, else last) or a `.keras` file; clear errors for anything else."
-    path = Path(path)
-    if path.is_dir():
-        run = RunFolder(path)
-        path = run.best_checkpoint if run.best_checkpoint.is_file() else run.last_checkpoint
-        if not path.is_file():
-            raise FileNotFoundError(f"{run.path} holds no checkpoint (checkpoints/best.keras or last.keras): train it for at least one epoch first.")
-    if not path.is_file():
-        raise FileNotFoundError(f"No model at {path}: pass a run folder made by ddim-train or a .keras file.")
-    if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path} is not a Keras model file (.keras): pass a run folder made by ddim-train or a .keras file it saved.")
-    try:
-        model = keras.saving.load_model(path, safe_mode=True)
-    except Exception as error:
-        raise ValueError(f"{path} could not be loaded as a ddim_nb model ({type(error).__name__}: {str(error)[:300]}).") from None
-    if not isinstance(model, DiffusionModel):
-        raise ValueError(f"{path} holds a Keras {type(model).__name__}, not a ddim_nb DiffusionModel: pass a model saved by ddim-train.")
-    return model
