@@ -1,5 +1,6 @@
 """Bad and unusual input to the command-line tools, as a new user types it: each is refused at once, in one line that
 names the flag and the fix, and leaves the file system as it was, so that the corrected command simply works."""
+import csv
 import json
 import os
 import signal
@@ -54,9 +55,13 @@ def test_a_corrected_rerun_works_in_the_same_folder(tmp_path):
     run_dir = tmp_path / "run"
     one_line_error(run_main("ddim-train", *TINY, "--data-dir", str(images), "--batch-size", "8", "--run-dir", str(run_dir)))
     assert not run_dir.exists()
-    result = run_command("ddim-train", *TINY, "--epochs", "1", "--data-dir", str(images), "--batch-size", "2", "--run-dir", str(run_dir))
+    result = run_command("ddim-train", *TINY, "--epochs", "1", "--data-dir", str(images), "--batch-size", "2", "--run-dir", str(run_dir),
+                         "--kid-encoder", "inception_v3")  # the one test run that builds KID's real network (random weights)
     assert result.returncode == 0, result.stderr[-3000:]
     assert history_epochs(run_dir) == [0]
+    assert "KID uses an InceptionV3 with random weights" in result.stdout
+    kid = [float(row["val_kid"]) for row in csv.DictReader(open(run_dir / "history.csv"))]
+    assert len(kid) == 1 and np.isfinite(kid[0])
 
 
 # 2. A file that Pillow opens but TensorFlow cannot decode is skipped and named, not fatal.
