@@ -36,7 +36,9 @@ def draw_folder(folder, count, size=24, seed=9):
     (["--data-dir", "{tmp}/few", "--batch-size", "8"],
      "The validation split of image_folder has 2 image(s) (the folder's 10 readable images are split 80%/20% into training and "
      "validation), fewer than one batch of 8 even repeated 1 time(s): add images, or lower --batch-size to at most 2."),
-    (["--kid-weights", "{tmp}/no_such_weights.h5"], "KID weights '{tmp}/no_such_weights.h5' is neither 'imagenet' nor 'none'"),
+    (["--kid-encoder", "inception_v3", "--kid-weights", "{tmp}/no_such_weights.h5"],
+     "KID weights '{tmp}/no_such_weights.h5' is neither 'imagenet' nor 'none'"),
+    (["--kid-weights", "imagenet"], "--kid-encoder 'small' has random weights only, got --kid-weights imagenet"),
     (["--kid-image-size", "10"], "--kid-image-size must be at least 75 (the smallest input of KID's InceptionV3), got 10."),
     (["--batch-size", "1"], "--batch-size must be at least 2, got 1: KID compares each validation batch"),
 ])
