@@ -10,7 +10,6 @@ __all__ = ['DATASETS', 'KID_ENCODERS', 'PREDICTION_TARGETS', 'PRESETS', 'setting
 import argparse
 import dataclasses
 import json
-import math
 import re
 from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path

@@ -8,7 +8,7 @@ __all__ = ['PETAL_FAMILIES', 'PETAL_HUE_RANGES', 'SYNTHETIC_SHAPE', 'IMAGE_SUFFI
            'decode_image_file', 'find_images', 'Datasets', 'folder_classes', 'validation_batch_count', 'get_datasets']
 
 # %% ../nbs/01_data.ipynb #cf0235c5
-from .config import DDIMConfig, get_config
+from .config import DDIMConfig
 import contextlib
 import functools
 import io
@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import requests
 from matplotlib.colors import hsv_to_rgb, rgb_to_hsv
-from PIL import Image
 
 # %% ../nbs/01_data.ipynb #f39bf0f4
 @contextlib.contextmanager

@@ -6,8 +6,8 @@
 __all__ = ['class_conditional_mixture_denoiser', 'generate_per_class', 'hit_rates', 'petal_colours', 'colour_spread']
 
 # %% ../nbs/10_guidance.ipynb #54b6333a
-from .data import PETAL_FAMILIES, petal_family, petal_pixels
-from .diffusion import DiffusionModel, guided_denoiser, sample
+from .data import petal_family, petal_pixels
+from .diffusion import DiffusionModel
 from .samplers import gaussian_denoiser, gaussian_mixture_denoiser
 
 import numpy as np

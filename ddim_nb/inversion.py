@@ -24,7 +24,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 import ipywidgets as widgets
-from PIL import Image, ImageFilter
+from IPython.display import display
 
 # %% ../nbs/09_inversion.ipynb #6dbef3dd
 def time_zero_images(denoise, images, fixed_point_iterations=3, min_signal_rate=DDIMConfig.min_signal_rate,

@@ -6,13 +6,10 @@
 __all__ = ['gaussian_denoiser', 'gaussian_mixture_denoiser', 'model_denoiser']
 
 # %% ../nbs/07_samplers.ipynb #63d0b02d
-from .diffusion import (diffusion_schedule, ddim_step, split_prediction, Sampler, register_sampler, SAMPLERS,
-                               network_evaluations, steps_for_evaluations, check_sampler, diffusion_loop, sample)
+from .diffusion import ddim_step, Sampler, register_sampler
 
-import numpy as np
 import jax
 import jax.numpy as jnp
-import keras
 from keras import ops
 
 # %% ../nbs/07_samplers.ipynb #bb8db0fc

@@ -8,7 +8,7 @@ __all__ = ['plot_image_rows', 'initial_noises', 'steps_comparison', 'sampling_pr
 
 # %% ../nbs/06_sampling.ipynb #27a6c3f4
 from .diffusion import DiffusionModel, diffusion_path, denormalize, DEFAULT_GUIDANCE_SCALE
-from .training import image_grid
+from .runs import image_grid
 import functools
 import io
 from pathlib import Path
@@ -17,6 +17,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 import ipywidgets as widgets
+from IPython.display import display
 import matplotlib.pyplot as plt
 from PIL import Image
 
