@@ -1,22 +1,14 @@
-"""Inversion and image-to-image from the command line, run as a user runs them: ddim-encode and ddim-generate on the shipped demo model."""
-import os
-import subprocess
+"""Inversion and image-to-image from the command line on the shipped demo model: ddim-encode as a user runs it (its own
+process), ddim-generate's inversion options through its entry point in this process (test_cli runs ddim-generate's own process)."""
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import run_main
+from conftest import run_command, run_main
 
 DEMO_MODEL = Path(__file__).resolve().parents[1] / "nbs" / "demo_model.keras"
-
-
-def run_command(*arguments, timeout=600):
-    "Run a console script of the installed package; return the completed process."
-    environment = {key: value for key, value in os.environ.items() if key not in ("GLIBC_TUNABLES", "DDIM_NB_RESTARTED")}
-    return subprocess.run([str(argument) for argument in arguments], capture_output=True, text=True, timeout=timeout,
-                          env={**environment, "PYTHONUNBUFFERED": "1"})
 
 
 def read_png(path):
@@ -44,7 +36,7 @@ def test_encode_then_generate_reproduces_the_reconstruction(inputs, tmp_path):
     with np.load(latents_file) as saved:
         latents, names = saved["latents"], list(saved["names"])
     assert latents.shape == (3, 32, 32, 3) and names == ["gray", "more__alpha", "rose"]
-    result = run_command("ddim-generate", DEMO_MODEL, "--initial-noise", latents_file, "--steps", "5", "--out", out)
+    result = run_main("ddim-generate", DEMO_MODEL, "--initial-noise", latents_file, "--steps", "5", "--out", out)
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(path.name for path in out.iterdir()) == ["gray.png", "more__alpha.png", "rose.png"]
 
@@ -61,7 +53,7 @@ def test_encode_then_generate_reproduces_the_reconstruction(inputs, tmp_path):
 
 def test_image_to_image_writes_one_output_per_input(inputs, tmp_path):
     out = tmp_path / "edited"
-    result = run_command("ddim-generate", DEMO_MODEL, "--init-images", inputs, "--strength", "0.6", "--steps", "5", "--seed", "3", "--out", out)
+    result = run_main("ddim-generate", DEMO_MODEL, "--init-images", inputs, "--strength", "0.6", "--steps", "5", "--seed", "3", "--out", out)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "strength 0.6" in result.stdout
     assert sorted(path.name for path in out.iterdir()) == ["gray.png", "more__alpha.png", "rose.png"]
@@ -72,7 +64,7 @@ def test_image_to_image_writes_one_output_per_input(inputs, tmp_path):
     expected = image_to_image(load_diffusion_model(DEMO_MODEL), images, 0.6, 5, seed=3)
     for name, image in zip(["gray", "more__alpha", "rose"], expected):
         np.testing.assert_allclose(read_png(out / f"{name}.png"), image, atol=1.5 / 255)
-    result = run_command("ddim-generate", DEMO_MODEL, "--init-images", inputs, "--steps", "4", "--sampler", "heun", "--out", tmp_path / "heun")
+    result = run_main("ddim-generate", DEMO_MODEL, "--init-images", inputs, "--steps", "4", "--sampler", "heun", "--out", tmp_path / "heun")
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(list((tmp_path / "heun").iterdir())) == 3
 

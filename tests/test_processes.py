@@ -126,7 +126,8 @@ def test_a_killed_process_stops_the_other_and_the_run_resumes(runs, tmp_path):
     assert "ddim-train: error: Process 0 of 2 stopped: process(es) 1 of this run stopped answering" in err, err[-3000:]
     assert "Traceback" not in err
     epochs_before = history_epochs(run_dir)
-    assert 3 <= len(epochs_before) < 12 and epochs_before == list(range(len(epochs_before)))
+    victim_err = victim.communicate(timeout=60)[1]
+    assert 3 <= len(epochs_before) < 12 and epochs_before == list(range(len(epochs_before))), (epochs_before, victim_err[-3000:])
 
     results = finish(start_processes("--resume", str(run_dir)))
     assert all(code == 0 for code, _, _ in results), results[0][2][-3000:]
