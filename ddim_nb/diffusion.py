@@ -168,9 +168,9 @@ class DiffusionModel(keras.Model):
         "Recompile a loaded model with its saved optimizer, built so that its saved state can be loaded into it."
         return _model_compile_from_config(self, config)
 
-    def compiled_sampler(self, diffusion_steps, sampler="ddim", time_grid=None):
-        "The jit-compiled `sampler` for `diffusion_steps` steps on `time_grid` (default: the sampler's): (EMA weights, mean, variance, noisy images, eta, key, start time[, classes, guidance scale]) -> images in [0, 1]."
-        return _model_compiled_sampler(self, diffusion_steps, sampler, time_grid)
+    def compiled_sampler(self, sampler="ddim", time_grid=None):
+        "The jit-compiled `sampler` on `time_grid` (default: the sampler's): (EMA weights, mean, variance, noisy images, steps, eta, key, start time[, classes, guidance scale]) -> images in [0, 1]."
+        return _model_compiled_sampler(self, sampler, time_grid)
 
     def class_labels(self, classes, count):
         "`classes` (one or `count` class names or indices) as `count` labels, with a clear error for an unconditional model or an unknown class."
@@ -363,6 +363,7 @@ def _sampler(sampler):
     raise ValueError(f"Unknown sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}{hint}.")
 
 def _check_steps(diffusion_steps):
+    if isinstance(diffusion_steps, jax.core.Tracer): return  # under jit: the caller checked the number
     if (isinstance(diffusion_steps, bool) or not isinstance(diffusion_steps, (int, np.integer))
             or diffusion_steps < 1):
         raise ValueError(f"diffusion_steps must be a whole number of at least 1, got {diffusion_steps!r}.")
@@ -430,57 +431,79 @@ def _check_time_grid(time_grid):
     if time_grid not in TIME_GRIDS:
         raise ValueError(f"Unknown time_grid {time_grid!r}: choose one of {', '.join(TIME_GRIDS)}.")
 
-def grid_times(diffusion_steps, time_grid="uniform", start_time=1.0, end_time=0.0,
-               min_signal_rate=DDIMConfig.min_signal_rate, max_signal_rate=DDIMConfig.max_signal_rate):
-    "The `diffusion_steps + 1` times a loop visits: the network is evaluated at the first `diffusion_steps`, the noisy images end at the last."
-    _check_steps(diffusion_steps); _check_time_grid(time_grid)
-    steps = jnp.arange(diffusion_steps + 1, dtype="float32")
+def _grid_times(steps, diffusion_steps, time_grid, start_time, end_time, min_signal_rate, max_signal_rate):
+    "The times of the grid points `steps` on the grid of `diffusion_steps` steps; the step count may be traced under `jit`."
+    steps, diffusion_steps = jnp.asarray(steps, "float32"), jnp.asarray(diffusion_steps, "float32")
     start_time, end_time = jnp.asarray(start_time, "float32"), jnp.asarray(end_time, "float32")
     if time_grid == "uniform": return start_time + steps / diffusion_steps * (end_time - start_time)
     start_angle, end_angle = np.arccos(max_signal_rate), np.arccos(min_signal_rate)
     def log_snr(times): return -2 * jnp.log(jnp.tan(start_angle + times * (end_angle - start_angle)))
-    fractions = jnp.minimum(steps, diffusion_steps - 1) / max(diffusion_steps - 1, 1)
+    fractions = jnp.minimum(steps, diffusion_steps - 1) / jnp.maximum(diffusion_steps - 1, 1)
     log_snrs = log_snr(start_time) + fractions * (log_snr(end_time) - log_snr(start_time))
     times = (jnp.arctan(jnp.exp(-log_snrs / 2)) - start_angle) / (end_angle - start_angle)
     return jnp.where(fractions == 0, start_time, jnp.where(fractions == 1, end_time, times))
 
+def grid_times(diffusion_steps, time_grid="uniform", start_time=1.0, end_time=0.0,
+               min_signal_rate=DDIMConfig.min_signal_rate, max_signal_rate=DDIMConfig.max_signal_rate):
+    "The `diffusion_steps + 1` times a loop visits: the network is evaluated at the first `diffusion_steps`, the noisy images end at the last."
+    _check_steps(diffusion_steps); _check_time_grid(time_grid)
+    return _grid_times(jnp.arange(diffusion_steps + 1), diffusion_steps, time_grid, start_time, end_time,
+                       min_signal_rate, max_signal_rate)
+
 # %% ../nbs/04_diffusion.ipynb #585fad5a
 def _loop_parts(record, denoise, noisy_images, diffusion_steps, eta, key, min_signal_rate,
                 max_signal_rate, start_time, end_time, time_grid):
-    "The step function and initial carry of `record`'s loop, for arguments already checked."
-    time_grid = record.time_grid if time_grid is None else time_grid
-    times = grid_times(diffusion_steps, time_grid, start_time, end_time, min_signal_rate, max_signal_rate)
+    "The step function and initial carry of `record`'s loop, for checked arguments; `diffusion_steps` may be traced."
     num_images = noisy_images.shape[0]
     key = jax.random.PRNGKey(0) if key is None else key
 
     def rates(step):
         "Noise and signal rates at the step's time and at the next, shaped (batch, 1, 1, 1)."
+        times = _grid_times(jnp.stack([step, step + 1]), diffusion_steps, time_grid, start_time, end_time,
+                            min_signal_rate, max_signal_rate)
         batch_ones = ops.ones((num_images, 1, 1, 1))
-        return (*diffusion_schedule(times[step] * batch_ones, min_signal_rate, max_signal_rate),
-                *diffusion_schedule(times[step + 1] * batch_ones, min_signal_rate, max_signal_rate))
-    return record.step(denoise, rates, int(diffusion_steps), eta), record.initial_carry(noisy_images, key)
+        return (*diffusion_schedule(times[0] * batch_ones, min_signal_rate, max_signal_rate),
+                *diffusion_schedule(times[1] * batch_ones, min_signal_rate, max_signal_rate))
+    return record.step(denoise, rates, diffusion_steps, eta), record.initial_carry(noisy_images, key)
+
+def _checked_settings(sampler, diffusion_steps, eta, time_grid):
+    "The eta and the time grid `sampler` runs with, every setting checked once."
+    eta = check_sampler(sampler, diffusion_steps, eta)
+    time_grid = SAMPLERS[sampler].time_grid if time_grid is None else time_grid
+    _check_time_grid(time_grid)
+    return eta, time_grid
 
 def sampler_loop(denoise, noisy_images, diffusion_steps, sampler="ddim", eta=0.0, key=None,
                  min_signal_rate=DDIMConfig.min_signal_rate, max_signal_rate=DDIMConfig.max_signal_rate,
                  start_time=1.0, end_time=0.0, time_grid=None):
     "`(step_function, carry)` of `sampler`: `carry = step_function(step, carry)` for each step; carry[:2] = noisy, predicted images."
-    eta = check_sampler(sampler, diffusion_steps, eta)
+    eta, time_grid = _checked_settings(sampler, diffusion_steps, eta, time_grid)
     return _loop_parts(SAMPLERS[sampler], denoise, noisy_images, diffusion_steps, eta, key,
                        min_signal_rate, max_signal_rate, start_time, end_time, time_grid)
 
 # %% ../nbs/04_diffusion.ipynb #d4a98395
-def _fori(step_function, carry, diffusion_steps):
-    "The last noisy and predicted images after `diffusion_steps` steps, as one `fori_loop`."
-    carry = jax.lax.fori_loop(0, int(diffusion_steps), step_function, carry)
+def _run_loop(denoise, noisy_images, diffusion_steps, key, start_time, end_time, *, sampler, eta,
+              min_signal_rate, max_signal_rate, time_grid):
+    "The last noisy and predicted images of `sampler`'s loop, as one `fori_loop` whose step count may be traced."
+    step_function, carry = _loop_parts(SAMPLERS[sampler], denoise, noisy_images, diffusion_steps, eta, key,
+                                       min_signal_rate, max_signal_rate, start_time, end_time, time_grid)
+    carry = jax.lax.fori_loop(0, diffusion_steps, step_function, carry)
     return carry[0], carry[1]
+
+_compiled_loop = jax.jit(_run_loop, static_argnames=("denoise", "sampler", "eta", "min_signal_rate",
+                                                     "max_signal_rate", "time_grid"))
 
 def diffusion_loop(denoise, noisy_images, diffusion_steps, sampler="ddim", eta=0.0, key=None,
                    min_signal_rate=DDIMConfig.min_signal_rate, max_signal_rate=DDIMConfig.max_signal_rate,
                    start_time=1.0, end_time=0.0, time_grid=None):
     "`diffusion_steps` steps of `sampler` from `start_time` to `end_time` on `time_grid` (default: the sampler's) as one `fori_loop`: the last noisy and predicted images."
-    step_function, carry = sampler_loop(denoise, noisy_images, diffusion_steps, sampler, eta, key, min_signal_rate,
-                                        max_signal_rate, start_time, end_time, time_grid)
-    return _fori(step_function, carry, diffusion_steps)
+    eta, time_grid = _checked_settings(sampler, diffusion_steps, eta, time_grid)
+    arguments = (noisy_images, diffusion_steps, key, start_time, end_time)
+    settings = dict(sampler=sampler, eta=eta, min_signal_rate=min_signal_rate, max_signal_rate=max_signal_rate,
+                    time_grid=time_grid)
+    if any(isinstance(value, jax.core.Tracer) for value in (*arguments, eta)):  # inside a caller's jit: trace into it
+        return _run_loop(denoise, *arguments, **settings)
+    return _compiled_loop(denoise, *arguments, **settings)
 
 def diffusion_path(denoise, noisy_images, diffusion_steps, sampler="ddim", eta=0.0, key=None,
                    min_signal_rate=DDIMConfig.min_signal_rate, max_signal_rate=DDIMConfig.max_signal_rate,
@@ -513,20 +536,23 @@ def guided_denoiser(denoise, classes, guidance_scale, no_class):
 
 
 # %% ../nbs/04_diffusion.ipynb #447271c1
-def _model_compiled_sampler(model, diffusion_steps, sampler="ddim", time_grid=None):
-    "The jit-compiled `sampler` for `diffusion_steps` steps on `time_grid` (default: the sampler's): (EMA weights, mean, variance, noisy images, eta, key, start time[, classes, guidance scale]) -> images in [0, 1]."
+def _model_compiled_sampler(model, sampler="ddim", time_grid=None):
+    "The jit-compiled `sampler` on `time_grid` (default: the sampler's): (EMA weights, mean, variance, noisy images, steps, eta, key, start time[, classes, guidance scale]) -> images in [0, 1]."
     record = _sampler(sampler)
-    if (diffusion_steps, sampler, time_grid) not in model._samplers:
-        def run(ema_values, mean, variance, noisy_images, eta, key, start_time, classes=None, guidance_scale=None):
+    time_grid = record.time_grid if time_grid is None else time_grid
+    if (sampler, time_grid) not in model._samplers:
+        def run(ema_values, mean, variance, noisy_images, diffusion_steps, eta, key, start_time, classes=None,
+                guidance_scale=None):
             model.sampler_traces = getattr(model, "sampler_traces", 0) + 1  # runs only while JAX traces, i.e. compiles
             denoise = functools.partial(model.ema_denoise, ema_values)
             if classes is not None: denoise = guided_denoiser(denoise, classes, guidance_scale, model.no_class_label)
             eta = eta if record.fixed_eta is None else record.fixed_eta
-            loop = _loop_parts(record, denoise, noisy_images, diffusion_steps, eta, key, model.config.min_signal_rate,
-                               model.config.max_signal_rate, start_time, 0.0, time_grid)
-            return denormalize(_fori(*loop, diffusion_steps)[1], mean, variance)
-        model._samplers[diffusion_steps, sampler, time_grid] = jax.jit(run, compiler_options=sampling_compiler_options())
-    return model._samplers[diffusion_steps, sampler, time_grid]
+            _, pred_images = _run_loop(denoise, noisy_images, diffusion_steps, key, start_time, 0.0, sampler=sampler,
+                                       eta=eta, min_signal_rate=model.config.min_signal_rate,
+                                       max_signal_rate=model.config.max_signal_rate, time_grid=time_grid)
+            return denormalize(pred_images, mean, variance)
+        model._samplers[sampler, time_grid] = jax.jit(run, compiler_options=sampling_compiler_options())
+    return model._samplers[sampler, time_grid]
 
 # %% ../nbs/04_diffusion.ipynb #bd3e4c61
 def _model_class_labels(model, classes, count):
@@ -576,8 +602,9 @@ def _model_generate(model, num_images=None, diffusion_steps=20, eta=0.0, seed=No
     guidance = () if classes is None else (model.class_labels(classes, initial_noise.shape[0]), jnp.float32(guidance_scale))
     mean, variance = model.normalizer_statistics()
     ema_values = [variable.value for variable in model.ema_network.non_trainable_variables]
-    compiled = model.compiled_sampler(int(diffusion_steps), sampler, time_grid)
-    return np.asarray(compiled(ema_values, mean, variance, initial_noise, jnp.float32(eta), sampling_key, jnp.float32(1.0), *guidance))
+    compiled = model.compiled_sampler(sampler, time_grid)
+    return np.asarray(compiled(ema_values, mean, variance, initial_noise, jnp.int32(diffusion_steps), jnp.float32(eta),
+                               sampling_key, jnp.float32(1.0), *guidance))
 
 # %% ../nbs/04_diffusion.ipynb #ae6d57b6
 def _model_test_step(model, state, data):

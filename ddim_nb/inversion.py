@@ -44,16 +44,16 @@ def invert(denoise, images, diffusion_steps, fixed_point_iterations=3, min_signa
     return latents
 
 # %% ../nbs/09_inversion.ipynb #db3da0cc
-def compiled_encoder(model: DiffusionModel, diffusion_steps, fixed_point_iterations=3):
-    "The jit-compiled `invert` on `model`'s EMA network: (EMA weights, mean, variance, images in [0, 1]) -> latents."
-    key = ("encode", diffusion_steps, fixed_point_iterations)
-    if key not in model._samplers:
-        def run(ema_values, mean, variance, images):
+def compiled_encoder(model: DiffusionModel):
+    "The jit-compiled `invert` on `model`'s EMA network: (EMA weights, mean, variance, images in [0, 1], steps, fixed-point iterations) -> latents."
+    if "encode" not in model._samplers:
+        def run(ema_values, mean, variance, images, diffusion_steps, fixed_point_iterations):
             model.encoder_traces = getattr(model, "encoder_traces", 0) + 1  # runs only while JAX traces, i.e. compiles
-            return invert(functools.partial(model.ema_denoise, ema_values), normalize(images, mean, variance), diffusion_steps,
-                          fixed_point_iterations, model.config.min_signal_rate, model.config.max_signal_rate)
-        model._samplers[key] = jax.jit(run, compiler_options=sampling_compiler_options())
-    return model._samplers[key]
+            return invert(functools.partial(model.ema_denoise, ema_values), normalize(images, mean, variance),
+                          diffusion_steps, fixed_point_iterations, model.config.min_signal_rate,
+                          model.config.max_signal_rate)
+        model._samplers["encode"] = jax.jit(run, compiler_options=sampling_compiler_options())
+    return model._samplers["encode"]
 
 def _checked_images(model, images):
     "`images` as float32, refused unless they are a batch of the model's size with pixel values in [0, 1]."
@@ -70,8 +70,8 @@ def encode(model: DiffusionModel, images, diffusion_steps=20, fixed_point_iterat
         raise ValueError(f"fixed_point_iterations must be a whole number of at least 0, got {fixed_point_iterations!r}.")
     images = _checked_images(model, images)
     ema_values = [variable.value for variable in model.ema_network.non_trainable_variables]
-    encoder = compiled_encoder(model, int(diffusion_steps), int(fixed_point_iterations))
-    return np.asarray(encoder(ema_values, *model.normalizer_statistics(), images))
+    return np.asarray(compiled_encoder(model)(ema_values, *model.normalizer_statistics(), images,
+                                              jnp.int32(diffusion_steps), jnp.int32(fixed_point_iterations)))
 
 # %% ../nbs/09_inversion.ipynb #220550c5
 def image_to_image_steps(strength, diffusion_steps):
@@ -95,8 +95,9 @@ def image_to_image(model: DiffusionModel, images, strength=0.6, diffusion_steps=
     noise_rates, signal_rates = model.schedule(jnp.full((len(images), 1, 1, 1), strength, "float32"))
     noisy_images = signal_rates * normalize(images, mean, variance) + noise_rates * jax.random.normal(noise_key, images.shape)
     ema_values = [variable.value for variable in model.ema_network.non_trainable_variables]
-    compiled = model.compiled_sampler(steps, sampler)
-    return np.asarray(compiled(ema_values, mean, variance, noisy_images, jnp.float32(eta), sampling_key, jnp.float32(strength)))
+    compiled = model.compiled_sampler(sampler)
+    return np.asarray(compiled(ema_values, mean, variance, noisy_images, jnp.int32(steps), jnp.float32(eta), sampling_key,
+                               jnp.float32(strength)))
 
 # %% ../nbs/09_inversion.ipynb #0081d01d
 def load_images(folder, image_size):

@@ -85,7 +85,7 @@ class SampleGrid(keras.callbacks.Callback):
 # %% ../nbs/05_training.ipynb #e49b4c8c
 def plot_history(history, path=None):
     "Losses and KID per epoch, from `read_history`; saved to `path` if given."
-    figure, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    figure, axes = plt.subplots(1, 2, figsize=(9.6, 3.5))
     epochs = np.array(history["epoch"]) + 1
     for key in ("n_loss", "val_n_loss", "i_loss", "val_i_loss"):
         if key in history: axes[0].plot(epochs, history[key], marker="o", label=key)

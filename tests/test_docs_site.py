@@ -1,7 +1,7 @@
 """The documentation website in a real browser: built from the notebooks as stored (`tools/docs.py site`; or the site
 already built in the folder $DDIM_NB_SITE), served on localhost and opened page by page in headless Chromium. One
 screenshot per page, scrolled to its first figure, goes to `_site_screenshots/` in the repository root."""
-import ast, functools, html.parser, http.server, os, re, shutil, subprocess, sys, threading, urllib.parse, urllib.request
+import ast, configparser, functools, html.parser, http.server, json, os, re, shutil, subprocess, sys, threading, urllib.parse, urllib.request
 from pathlib import Path
 
 import pytest
@@ -9,6 +9,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "_site_screenshots"
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+_SETTINGS = configparser.ConfigParser()
+_SETTINGS.read(ROOT / "settings.ini")
+UNPUBLISHED = (_SETTINGS["DEFAULT"]["doc_host"], _SETTINGS["DEFAULT"]["git_url"])  # settings for nbdev; nothing deploys there
 
 
 def _missing_tools():
@@ -86,13 +89,26 @@ def _module_all():
     return modules
 
 
+def _stored_figures(notebook):
+    "How many images the stored notebook shows on its page: the image outputs of cells neither hidden nor output-less."
+    count = 0
+    for cell in json.loads(notebook.read_text())["cells"]:
+        if cell["cell_type"] != "code": continue
+        options = dict(re.findall(r"^#\|\s*([\w-]+):?[ \t]*(.*)$", "".join(cell["source"]), re.MULTILINE))
+        if "hide" in options or options.get("include") == "false" or options.get("output") == "false": continue
+        count += sum(any(mime.startswith("image/") for mime in output.get("data", {})) for output in cell.get("outputs", []))
+    return count
+
+
 def test_every_page_in_a_browser(site, browser):
-    "Each page loads without a console error, its images load, its internal links resolve; one screenshot per page."
+    """Each page loads without a console error, shows no traceback and as many figures as its stored notebook, its images
+    load, its internal links resolve; one screenshot per page."""
     folder, base = site
     pages = sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*.html"))
     lessons = [page for page in pages if page not in ("genindex.html", "search.html", "api.html")]
-    expected = {re.sub(r"^\d+[a-zA-Z0-9]*_", "", path.stem.lower()) + ".html" for path in (ROOT / "nbs").glob("*.ipynb")
-                if not path.name.startswith(("_", "."))}  # nbdev's page names: 06_sampling.ipynb -> sampling.html
+    notebooks = {re.sub(r"^\d+[a-zA-Z0-9]*_", "", path.stem.lower()) + ".html": path for path in (ROOT / "nbs").glob("*.ipynb")
+                 if not path.name.startswith(("_", "."))}  # nbdev's page names: 06_sampling.ipynb -> sampling.html
+    expected = set(notebooks)
     assert expected | {"api.html"} <= set(pages), f"pages missing: {expected | {'api.html'} - set(pages)}"
     if SCREENSHOTS.exists(): shutil.rmtree(SCREENSHOTS)
     SCREENSHOTS.mkdir()
@@ -106,9 +122,16 @@ def test_every_page_in_a_browser(site, browser):
             "return Array.from(document.images).map(image => [image.currentSrc || image.src, image.complete, image.naturalWidth])")
         problems += [f"{page}: image not loaded: {source[:80]}" for source, complete, width in images if not (complete and width > 0)]
         images_seen[page] = len(images)
+        if "Traceback (most recent call last)" in browser.execute_script("return document.body.innerText"):
+            problems.append(f"{page}: shows a traceback")
+        if page in notebooks:
+            figures = browser.execute_script("return document.querySelectorAll('.cell_output img').length")
+            if figures != _stored_figures(notebooks[page]):
+                problems.append(f"{page}: {figures} figures, its stored notebook has {_stored_figures(notebooks[page])}")
         links = browser.execute_script("return Array.from(document.querySelectorAll('a[href]')).map(link => link.href)")
         for link in set(links):
-            if not link.startswith(base): continue  # external: GitHub source links, no network here
+            if link.startswith(UNPUBLISHED): problems.append(f"{page}: links to {link}, which nothing in the repository publishes")
+            if not link.startswith(base): continue  # external: no network here
             target, _, anchor = link.partition("#")
             try: ids = _page_ids(target)
             except Exception as error:
@@ -137,3 +160,14 @@ def test_api_page_lists_every_public_name(site, browser):
         if listed is None: missing.append(f"no section for {module}")
         else: missing += [f"{module}.{name}" for name in names if name not in listed]
     assert not missing, f"missing from the API page: {missing}"
+
+
+def test_the_readme_links_only_to_what_exists():
+    "Every relative link of README.md names a file of the repository, and none points where nothing is published."
+    text = (ROOT / "README.md").read_text()
+    links = re.findall(r"\]\(([^)\s]+)\)", text) + re.findall(r'<img [^>]*src="([^"]+)"', text)
+    assert links, "README.md has no links: the pattern no longer matches"
+    unpublished = [link for link in links if link.startswith(UNPUBLISHED)]
+    missing = [link for link in links if "://" not in link and not link.startswith("#")
+               and not (ROOT / urllib.parse.unquote(link.partition("#")[0])).exists()]
+    assert not unpublished and not missing, f"links to nothing published: {unpublished}; to missing files: {missing}"

@@ -1,6 +1,7 @@
 """The notebooks carry the outputs of their fast path (`python tools/docs.py refresh`): every cell that draws a figure
-has its image stored, so GitHub, nbviewer and JupyterLab show the lessons' figures without running them."""
-import importlib.util, json
+has its image stored, and every cell that prints has its printed text stored, so GitHub, nbviewer and JupyterLab show
+the lessons' figures and numbers without running them."""
+import importlib.util, json, subprocess, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -13,6 +14,18 @@ def test_every_drawing_cell_has_its_figure():
     missing = docs.cells_missing_figures(docs.notebooks(), ROOT / "ddim_nb")
     assert not missing, ("cells that draw a figure but have no image stored (run `python tools/docs.py refresh`):\n"
                          + "\n".join(f"{name}, cell {number}: {line}" for name, number, line in missing))
+
+
+def test_every_printing_cell_has_its_output():
+    missing = docs.cells_missing_prints(docs.notebooks())
+    assert not missing, ("cells that print but have no printed output stored (run `python tools/docs.py refresh`):\n"
+                         + "\n".join(f"{name}, cell {number}: {line}" for name, number, line in missing))
+
+
+def test_figures_fit_the_website():
+    wide = docs.wide_figures(docs.notebooks())
+    assert not wide, (f"figures wider than {docs.FIGURE_MAX_WIDTH} px shrink on the website (make their figsize narrower):\n"
+                      + "\n".join(f"{name}, cell {number}: {width} px" for name, number, width in wide))
 
 
 def test_notebooks_stay_small():
@@ -56,3 +69,20 @@ def test_detector_uses_the_package_functions(tmp_path):
     path = _notebook(tmp_path / "uses_package.ipynb", ("from package.plots import draw", []), ("draw([[1]])", []))
     assert docs.cells_missing_figures([path]) == []  # without the package, `draw` is unknown
     assert docs.cells_missing_figures([path], package) == [("uses_package.ipynb", 1, "draw([[1]])")]
+
+
+def test_detector_finds_printing_cells_without_output(tmp_path):
+    path = _notebook(tmp_path / "prints.ipynb",
+                     ("value = 3\nprint(value)", TEXT),                   # 0: printed and stored
+                     ("for value in range(2): print(value)\nvalue;", []),  # 1: printed, nothing stored
+                     ("def report(value): print(value)", []),             # 2: defines, prints nothing
+                     ("#| slow\nprint(1)", []),                           # 3: not in the fast path
+                     ("print(1)", IMAGE))                                  # 4: only a figure stored
+    assert [number for _, number, _ in docs.cells_missing_prints([path])] == [1, 4]
+
+
+def test_refresh_keeps_the_print_output_of_a_cell_ending_in_a_semicolon(tmp_path):
+    path = _notebook(tmp_path / "semicolon.ipynb", ("print('kept')\nlen('abc');", []))
+    subprocess.run([sys.executable, str(ROOT / "tools" / "docs.py"), "_execute", str(path)], cwd=ROOT, check=True)
+    outputs = json.loads(path.read_text())["cells"][0]["outputs"]
+    assert [("".join(output.get("text", "")), output["output_type"]) for output in outputs] == [("kept\n", "stream")], outputs

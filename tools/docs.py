@@ -22,6 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 NBS = ROOT / "nbs"
 FIGURE_FORMAT = "png"  # not 'retina': twice the pixels for no gain in a lesson's figures
 FIGURE_DPI = 80
+FIGURE_MAX_WIDTH = 800
+"""The widest figure a notebook may store, in pixels. The website's text column is 46em (736 px) wide on a desktop, so a
+figure at most 800 px wide shows at 92% of its size or more, and an 8-point label (about 9 px at 80 dpi) stays legible;
+`figsize` width times 80 dpi, plus the margins of a tight bounding box, must fit (tests/test_notebook_outputs.py)."""
 DROPPED_MIME_TYPES = ("application/vnd.jupyter.widget-view+json",)
 
 
@@ -80,7 +84,10 @@ def execute_notebook(path):
         with working_directory(path.parent):
             for cell in notebook.cells:
                 if _is_skipped(cell, flags): continue
+                source = cell.source
+                if source.rstrip().endswith(";"): cell.source += "\nNone"  # execnb drops the print output of a cell ending in ';'
                 shell.cell(cell)
+                cell.source = source
                 if shell.exc:
                     sys.stderr.write(shell.prettytb(fname=path) + "\n")
                     raise SystemExit(f"{path.name}: a cell failed, outputs not stored.")
@@ -227,6 +234,36 @@ def cells_missing_figures(notebook_paths, package_folder=None):
     return missing
 
 
+def cells_missing_prints(notebook_paths):
+    "(notebook name, cell number, first line) of every fast-path cell that calls `print` at its top level but has no printed output stored."
+    flags, missing = skip_flags(), []
+    for path in notebook_paths:
+        from execnb.nbio import read_nb
+        for cell in read_nb(path).cells:
+            if cell.cell_type != "code" or _is_skipped(cell, flags): continue
+            tree = _cell_tree(cell.source)
+            if tree is None or not any(_called_name(call) == "print" for call in _top_level_calls(tree)): continue
+            if any(output.get("output_type") == "stream" and output.get("name") == "stdout" for output in cell.get("outputs", [])):
+                continue
+            first_line = next((line for line in cell.source.splitlines() if line.strip() and not line.startswith("#|")), "")
+            missing.append((Path(path).name, cell.idx_, first_line.strip()))
+    return missing
+
+
+def wide_figures(notebook_paths, max_width=FIGURE_MAX_WIDTH):
+    "(notebook name, cell number, width) of every stored PNG figure wider than `max_width` pixels."
+    import base64, io
+    from PIL import Image
+    wide = []
+    for path in notebook_paths:
+        for number, cell in enumerate(json.loads(Path(path).read_text())["cells"]):
+            for output in cell.get("outputs", []):
+                if "image/png" not in output.get("data", {}): continue
+                width = Image.open(io.BytesIO(base64.b64decode("".join(output["data"]["image/png"])))).size[0]
+                if width > max_width: wide.append((Path(path).name, number, width))
+    return wide
+
+
 def check_figures(names=()):
     "Fail (exit 1) when a cell that draws a figure has no image stored, naming the cells and the command that fixes it."
     missing = cells_missing_figures(notebooks(names), ROOT / "ddim_nb")
@@ -252,27 +289,50 @@ def page_name(notebook):
 
 def process_notebook(source, destination):
     """nbdev's documentation processors on one notebook. Unlike nbdev_proc_nbs, cells flagged with `tst_flags` (`#| slow`)
-    are never run, and a failing cell that nbdev runs only because it imports is reported, not fatal."""
+    are never run, a failing cell that nbdev runs only because it imports is reported, not fatal, and every cell but
+    nbdev's own `show_doc` cells keeps its stored outputs: the page shows what `refresh` computed, never a re-run's error."""
     from execnb.nbio import read_nb, write_nb
     from fastcore.xtras import working_directory
     from nbdev import processors
     flags = skip_flags()
-    class tolerant_exec_show_docs(processors.exec_show_docs):
+    class stored_outputs_exec_show_docs(processors.exec_show_docs):
         def __call__(self, cell):
-            if flags & set(getattr(cell, "directives_", {}) or {}): return  # never run a slow cell for the docs
+            directives = set(getattr(cell, "directives_", {}) or {})
+            if flags & directives: return  # never run a slow cell for the docs
+            stored = cell.get("outputs")
             try: super().__call__(cell)
             except Exception as error:
-                if {"export", "exports", "exporti", "exec_doc"} & set(getattr(cell, "directives_", {}) or {}): raise
+                if {"export", "exports", "exporti", "exec_doc"} & directives: raise
                 print(f"WARNING {Path(source).name}: nbdev could not run this cell for the docs, skipped: {error.__cause__!r}",
                       file=sys.stderr)
                 self.k.exc = None
+            if cell.cell_type == "code" and "show_doc(" not in cell.source: cell.outputs = stored
     class Processors(processors.FilterDefaults):
         def base_procs(self):
-            return [tolerant_exec_show_docs if proc is processors.exec_show_docs else proc for proc in super().base_procs()]
+            return [stored_outputs_exec_show_docs if proc is processors.exec_show_docs else proc for proc in super().base_procs()]
     os.environ["IN_TEST"] = "1"
     notebook = read_nb(source)
     with working_directory(Path(source).parent): Processors()(notebook)
     write_nb(notebook, destination)
+
+
+def _error_outputs(path):
+    "(cell number, error name) of every error output, or standard output holding a traceback, in the notebook at `path`."
+    errors = []
+    for number, cell in enumerate(json.loads(Path(path).read_text())["cells"]):
+        for output in cell.get("outputs", []):
+            text = "".join(output.get("text", "")) + "".join(output.get("data", {}).get("text/plain", ""))
+            if output.get("output_type") == "error": errors.append((number, output.get("ename", "error")))
+            elif "Traceback (most recent call last)" in text: errors.append((number, "traceback"))
+    return errors
+
+
+def check_no_new_errors(stored, processed):
+    "Fail when nbdev's processing left an error output on the page that the stored notebook does not have."
+    new = len(_error_outputs(processed)) - len(_error_outputs(stored))
+    if new > 0:
+        raise SystemExit(f"{Path(stored).name}: the page would show {new} error output(s) the stored notebook does not have: "
+                         f"{_error_outputs(processed)}. Run the notebook top to bottom, then `python tools/docs.py refresh`.")
 
 
 def _site_link(url, pages, doc_root, anchors):
@@ -311,6 +371,19 @@ def _show_doc_anchor(markdown):
     return match[1].lower() if match else None
 
 
+def _link_notebook_numbers(text, pages):
+    "`notebook 07` in prose made a link to that lesson's page (numbers that name one notebook only; not inside a link)."
+    numbers = {}
+    for page, path in pages.items(): numbers.setdefault(Path(path).name.split("_")[0], []).append(page)
+    def link(match):
+        before = text[:match.start()]
+        inside_link = before.count("[") > before.count("]") or before.count("`") % 2
+        pages_of = numbers.get(match[2], [])
+        if inside_link or len(pages_of) != 1: return match[0]
+        return f"[{match[1]}{match[2]}]({pages_of[0]}.html)"
+    return re.sub(r"\b([Nn]otebook )(\d\d[a-z]?)\b", link, text)
+
+
 def to_myst_notebook(path, pages, doc_root, anchors):
     "Turn a notebook processed by nbdev into one MyST-NB renders as Quarto would (`anchors`: {page: its show_doc anchors})."
     import yaml
@@ -323,7 +396,7 @@ def to_myst_notebook(path, pages, doc_root, anchors):
             lines = [f"# {front.get('title', path.stem)}"] + ([f"*{front['description']}*"] if front.get("description") else [])
             cell = {"cell_type": "markdown", "metadata": {}, "source": "\n\n".join(lines)}
         elif cell["cell_type"] == "markdown":
-            cell["source"] = _rewrite_links(source, pages, doc_root, anchors)
+            cell["source"] = _link_notebook_numbers(_rewrite_links(source, pages, doc_root, anchors), pages)
         elif cell["cell_type"] == "code":
             options, lines = {}, source.splitlines()
             while lines and lines[0].startswith("#|"):
@@ -339,6 +412,7 @@ def to_myst_notebook(path, pages, doc_root, anchors):
                 markdown = "".join(markdown)
                 anchor = _show_doc_anchor(markdown)
                 if anchor:
+                    markdown = re.sub(r"\[source\]\([^)]*\)(\{[^}]*\})?\s*", "", markdown)  # to a repository nothing publishes
                     markdown = markdown.removeprefix("---\n").lstrip("\n")
                     markdown = f'<div class="show-doc" id="{anchor}"></div>\n\n' + markdown
                 output["data"]["text/markdown"] = _rewrite_links(markdown, pages, doc_root, anchors)
@@ -414,6 +488,7 @@ def setup(app):
 SITE_CSS = """\
 .show-doc { border-top: 1px solid var(--color-background-border); margin-top: 1.5rem; }
 .cell_output img { max-width: 100%; height: auto; }
+div.highlight pre { white-space: pre-wrap; overflow-wrap: anywhere; }  /* long code lines wrap instead of being cut */
 .math-block { overflow-x: auto; overflow-y: hidden; margin: 1rem 0; padding: 0.3rem 0; }
 math { font-size: 1.15em; }
 """
@@ -424,6 +499,24 @@ FAVICON = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><circle
 """
 
 
+APPENDICES = ("08_bench", "08a_cpu_tuning")
+"Notebooks off the reading path: the site's navigation lists them after the lessons."
+
+
+def navigation(pages, modules):
+    "The sidebar: the lessons in reading order, each with its notebook's number, then the appendices, then the API page."
+    titles = {page: title for page, title, _ in modules.values()}
+    def entry(page):
+        number = Path(pages[page]).name.split("_")[0]
+        return f"{number} {titles.get(page, page)} <{page}>"
+    def toctree(caption, entries):
+        return f"```{{toctree}}\n:hidden:\n:maxdepth: 1\n:caption: {caption}\n\n" + "\n".join(entries) + "\n```"
+    lessons = [page for page in pages if page != "index" and Path(pages[page]).stem not in APPENDICES]
+    appendices = [page for page in pages if Path(pages[page]).stem in APPENDICES]
+    return "\n\n".join([toctree("Lessons", map(entry, lessons)), toctree("Appendices", map(entry, appendices)),
+                        toctree("Reference", ["api"])])
+
+
 def build_site(output=ROOT / "_site", source=SITE_SOURCE, names=()):
     "Build the website into `output` from the notebooks as stored (run `refresh` first for fresh figures)."
     from nbdev.config import get_config
@@ -432,10 +525,14 @@ def build_site(output=ROOT / "_site", source=SITE_SOURCE, names=()):
     if source.exists(): shutil.rmtree(source)
     (source / "_static").mkdir(parents=True)
     pages = {page_name(path): path for path in paths}
-    for path in paths:  # one interpreter each: the processing runs the notebook's imports and exports
-        result = subprocess.run([sys.executable, __file__, "_process", str(path), str(source / f"{page_name(path)}.ipynb")],
-                                cwd=ROOT)
-        if result.returncode: raise SystemExit(f"nbdev's processing of {path.name} failed.")
+    from concurrent.futures import ThreadPoolExecutor
+    def process(path):  # one interpreter each: the processing runs the notebook's imports and exports
+        command = [sys.executable, __file__, "_process", str(path), str(source / f"{page_name(path)}.ipynb")]
+        return path, subprocess.run(command, cwd=ROOT).returncode
+    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:  # the interpreters spend much of their time starting up
+        for path, code in pool.map(process, paths):
+            if code: raise SystemExit(f"nbdev's processing of {path.name} failed.")
+    for page, path in pages.items(): check_no_new_errors(path, source / f"{page}.ipynb")
     doc_root = config.get("doc_host", "").rstrip("/") + config.get("doc_baseurl", "").rstrip("/")
     anchors = {page: show_doc_anchors(source / f"{page}.ipynb") for page in pages}
     for page in pages: to_myst_notebook(source / f"{page}.ipynb", pages, doc_root, anchors)
@@ -449,12 +546,10 @@ def build_site(output=ROOT / "_site", source=SITE_SOURCE, names=()):
             title = json.loads((source / f"{page}.ipynb").read_text())["cells"][0]["source"].split("\n")[0].lstrip("# ")
             modules[module] = (page, title, module_file)
     (source / "api.md").write_text(api_page(modules, anchors))
-    lessons = [page for page in pages if page != "index"]
     index = source / "index.ipynb"
     if index.exists():
         notebook = json.loads(index.read_text())
-        toctree = "```{toctree}\n:hidden:\n:maxdepth: 1\n\n" + "\n".join(lessons + ["api"]) + "\n```"
-        notebook["cells"].append({"cell_type": "markdown", "id": "toctree", "metadata": {}, "source": toctree})
+        notebook["cells"].append({"cell_type": "markdown", "id": "toctree", "metadata": {}, "source": navigation(pages, modules)})
         index.write_text(json.dumps(notebook, indent=1))
     if (NBS / "images").exists(): shutil.copytree(NBS / "images", source / "images")
     (source / "conf.py").write_text(SPHINX_CONF.format(title=config.title, author=config.author, copyright=config.copyright))
