@@ -4,6 +4,8 @@ the lessons' figures and numbers without running them."""
 import importlib.util, json, subprocess, sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("ddim_nb_docs_tool", ROOT / "tools" / "docs.py")
 docs = importlib.util.module_from_spec(_spec)
@@ -86,3 +88,20 @@ def test_refresh_keeps_the_print_output_of_a_cell_ending_in_a_semicolon(tmp_path
     subprocess.run([sys.executable, str(ROOT / "tools" / "docs.py"), "_execute", str(path)], cwd=ROOT, check=True)
     outputs = json.loads(path.read_text())["cells"][0]["outputs"]
     assert [("".join(output.get("text", "")), output["output_type"]) for output in outputs] == [("kept\n", "stream")], outputs
+
+
+ERROR = [{"output_type": "error", "ename": "NameError", "evalue": "name 'x' is not defined", "traceback": []}]
+
+
+def test_the_site_build_refuses_an_error_the_stored_notebook_does_not_have(tmp_path):
+    stored = _notebook(tmp_path / "stored.ipynb", ("print(3)", TEXT), ("raise ValueError", ERROR))
+    docs.check_no_new_errors(stored, _notebook(tmp_path / "same.ipynb", ("print(3)", TEXT), ("raise ValueError", ERROR)))
+    processed = _notebook(tmp_path / "processed.ipynb", ("print(3)", ERROR), ("raise ValueError", ERROR))
+    with pytest.raises(SystemExit, match="1 error output"): docs.check_no_new_errors(stored, processed)
+
+
+def test_notebook_numbers_in_prose_link_to_their_pages():
+    pages = {"samplers": Path("nbs/07_samplers.ipynb"), "config": Path("nbs/00_config.ipynb"), "runs": Path("nbs/00_runs.ipynb")}
+    text = "As notebook 07 shows, and [notebook 07](x.html) says; notebook 00 is two pages; `notebook 07` is code."
+    assert docs._link_notebook_numbers(text, pages) == (
+        "As [notebook 07](samplers.html) shows, and [notebook 07](x.html) says; notebook 00 is two pages; `notebook 07` is code.")

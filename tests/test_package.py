@@ -66,13 +66,14 @@ print(ddim_nb.CPU_SAMPLING_COMPILER_OPTIONS in compiler_options, "|", os.environ
 
 def test_cpu_tuning_changes_speed_not_results():
     "The CPU XLA flags set at import, and the sampler's own options, must give the same 50-step loss and the same samples as XLA's defaults."
+    environment = {key: value for key, value in os.environ.items() if key != "XLA_FLAGS"}
+    processes = [subprocess.Popen([sys.executable, "-c", LOSS_CURVE], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env={**environment, "DDIM_NB_CPU_TUNING": tuning}) for tuning in ("1", "0")]  # side by side
     runs = []
-    for tuning in ("1", "0"):
-        environment = {key: value for key, value in os.environ.items() if key != "XLA_FLAGS"}
-        result = subprocess.run([sys.executable, "-c", LOSS_CURVE], capture_output=True, text=True, timeout=300,
-                                env={**environment, "DDIM_NB_CPU_TUNING": tuning})
-        assert result.returncode == 0, result.stderr[-2000:]
-        sampler_options, flags, curve, pixels = result.stdout.strip().splitlines()[-1].split("|")
+    for process in processes:
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err[-2000:]
+        sampler_options, flags, curve, pixels = out.strip().splitlines()[-1].split("|")
         runs.append((flags.strip(), np.array(curve.split(), float), np.array(pixels.split(), float), sampler_options.strip()))
     from ddim_nb import CPU_XLA_FLAGS
     assert runs[0][0] == CPU_XLA_FLAGS and runs[1][0] == ""
