@@ -8,7 +8,7 @@ __all__ = ['plot_image_rows', 'initial_noises', 'steps_comparison', 'sampling_pr
 
 # %% ../nbs/06_sampling.ipynb #27a6c3f4
 from .diffusion import DiffusionModel, diffusion_path, denormalize, DEFAULT_GUIDANCE_SCALE
-from .runs import image_grid
+from .runs import image_grid, to_bytes
 import functools
 import io
 from pathlib import Path
@@ -93,7 +93,7 @@ def interpolation_grid(model: DiffusionModel, num_rows=3, num_interpolations=7, 
 # %% ../nbs/06_sampling.ipynb #15334c45
 def save_gif(frames, path, seconds_per_frame=0.15, last_frame_seconds=None):
     "Write `frames` (images in [0, 1] or uint8, all of one shape) to an endlessly looping GIF at `path`."
-    frames = [Image.fromarray(frame if frame.dtype == np.uint8 else (np.clip(frame, 0, 1) * 255).round().astype(np.uint8)) for frame in map(np.asarray, frames)]
+    frames = [Image.fromarray(to_bytes(frame)) for frame in frames]
     if not frames: raise ValueError("save_gif needs at least one frame.")
     durations = [int(seconds_per_frame * 1000)] * len(frames)
     if last_frame_seconds is not None: durations[-1] = int(last_frame_seconds * 1000)
