@@ -129,7 +129,9 @@ def _trim_history(path, epochs):
     with path.open() as file: rows = list(csv.reader(file))
     if not rows: return
     kept = [rows[0]] + [row for row in rows[1:] if int(row[0]) < epochs]
-    with path.open("w", newline="") as file: csv.writer(file).writerows(kept)
+    def write(temporary):
+        with temporary.open("w", newline="") as file: csv.writer(file).writerows(kept)
+    write_atomically(path, write)  # the other processes of the run read it meanwhile: never let them see it half written
 
 def _new_run(config, run_dir):
     "The config and `RunFolder` of a new run, after checking that its folder can be created and is empty."
