@@ -14,6 +14,7 @@ from .runs import RunFolder, write_atomically, check_output_folder, default_run_
 from .runs import image_grid, save_png
 from .diffusion import DiffusionModel, DEFAULT_GUIDANCE_SCALE, load_diffusion_model
 from .kid import KID, imagenet_weights_path
+import atexit
 import contextlib
 import csv
 import dataclasses
@@ -26,6 +27,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -293,6 +295,8 @@ def start_processes(coordinator_address=None, num_processes=None, process_id=Non
             raise ValueError(f"process_id={process_id!r} is not a process of a run of num_processes={num_processes}: "
                              f"number the processes 0 to {num_processes - 1}.")
     jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPUs talk through gloo; GPUs use NCCL regardless
+    # Recoverable: a lost process does not abort the others (racing the clear error below), and nobody waits for it at exit
+    jax.config.update("jax_enable_recoverability", True)
     arguments = {} if coordinator_address == "auto" else dict(
         coordinator_address=coordinator_address, num_processes=num_processes, process_id=process_id)
     try: jax.distributed.initialize(**arguments, heartbeat_timeout_seconds=heartbeat_timeout(), shutdown_timeout_seconds=60)
@@ -301,6 +305,14 @@ def start_processes(coordinator_address=None, num_processes=None, process_id=Non
             raise RuntimeError("This Python process has already used JAX, so it cannot join a run of several processes: "
                                "start a fresh process (a new kernel, or ddim-train) and train there.") from None
         raise
+    atexit.register(_leave_in_order)  # runs before JAX's own exit hook, which was registered when JAX was imported
+
+def _leave_in_order():
+    "At exit, the other processes leave the runtime first; process 0, which serves it, waits for them (at most a minute)."
+    if not jax.distributed.is_initialized(): return
+    if jax.process_index() != 0: return jax.distributed.shutdown()
+    others, deadline = set(range(1, jax.process_count())), time.time() + 60
+    while not others <= set(lost_processes()) and time.time() < deadline: time.sleep(0.1)
 
 def lost_processes():
     "The processes of this run that stopped answering JAX's distributed runtime (asks the runtime; waits at most a heartbeat)."
