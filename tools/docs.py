@@ -525,13 +525,16 @@ def build_site(output=ROOT / "_site", source=SITE_SOURCE, names=()):
     if source.exists(): shutil.rmtree(source)
     (source / "_static").mkdir(parents=True)
     pages = {page_name(path): path for path in paths}
-    from concurrent.futures import ThreadPoolExecutor
-    def process(path):  # one interpreter each: the processing runs the notebook's imports and exports
-        command = [sys.executable, __file__, "_process", str(path), str(source / f"{page_name(path)}.ipynb")]
-        return path, subprocess.run(command, cwd=ROOT).returncode
-    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:  # the interpreters spend much of their time starting up
-        for path, code in pool.map(process, paths):
-            if code: raise SystemExit(f"nbdev's processing of {path.name} failed.")
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    # The processing runs each notebook's imports and exports in a fresh namespace; a few long-lived worker processes
+    # import JAX, Keras and TensorFlow once each instead of once per notebook.
+    with ProcessPoolExecutor(os.cpu_count() or 1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        sys.path.insert(0, str(Path(__file__).parent))
+        import docs  # the workers find `process_notebook` by this module's name, not as __main__
+        jobs = {path: pool.submit(docs.process_notebook, str(path), str(source / f"{page}.ipynb")) for page, path in pages.items()}
+        for path, job in jobs.items():
+            if job.exception(): raise SystemExit(f"nbdev's processing of {path.name} failed: {job.exception()!r}")
     for page, path in pages.items(): check_no_new_errors(path, source / f"{page}.ipynb")
     doc_root = config.get("doc_host", "").rstrip("/") + config.get("doc_baseurl", "").rstrip("/")
     anchors = {page: show_doc_anchors(source / f"{page}.ipynb") for page in pages}
@@ -576,15 +579,12 @@ def main(argv=None):
     command = commands.add_parser("check-figures", help="fail when a cell that draws a figure has no image stored")
     command.add_argument("notebooks", nargs="*", help="notebooks to check (default: all in nbs/)")
     commands.add_parser("_execute").add_argument("notebook")
-    command = commands.add_parser("_process")
-    command.add_argument("source"); command.add_argument("destination")
     arguments = parser.parse_args(argv)
     if arguments.command == "refresh": refresh(arguments.notebooks)
     elif arguments.command == "site": build_site(Path(arguments.out), names=arguments.notebooks)
     elif arguments.command == "readme": readme(arguments.check)
     elif arguments.command == "check-figures": check_figures(arguments.notebooks)
     elif arguments.command == "_execute": execute_notebook(arguments.notebook)
-    elif arguments.command == "_process": process_notebook(arguments.source, arguments.destination)
 
 
 if __name__ == "__main__": main()
