@@ -14,7 +14,6 @@ from .runs import RunFolder, write_atomically, check_output_folder, default_run_
 from .runs import image_grid, save_png
 from .diffusion import DiffusionModel, DEFAULT_GUIDANCE_SCALE, load_diffusion_model
 from .kid import KID, imagenet_weights_path
-import atexit
 import contextlib
 import csv
 import dataclasses
@@ -295,8 +294,6 @@ def start_processes(coordinator_address=None, num_processes=None, process_id=Non
             raise ValueError(f"process_id={process_id!r} is not a process of a run of num_processes={num_processes}: "
                              f"number the processes 0 to {num_processes - 1}.")
     jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPUs talk through gloo; GPUs use NCCL regardless
-    # Recoverable: a lost process does not abort the others (racing the clear error below), and nobody waits for it at exit
-    jax.config.update("jax_enable_recoverability", True)
     arguments = {} if coordinator_address == "auto" else dict(
         coordinator_address=coordinator_address, num_processes=num_processes, process_id=process_id)
     try: jax.distributed.initialize(**arguments, heartbeat_timeout_seconds=heartbeat_timeout(), shutdown_timeout_seconds=60)
@@ -305,27 +302,28 @@ def start_processes(coordinator_address=None, num_processes=None, process_id=Non
             raise RuntimeError("This Python process has already used JAX, so it cannot join a run of several processes: "
                                "start a fresh process (a new kernel, or ddim-train) and train there.") from None
         raise
-    atexit.register(_leave_in_order)  # runs before JAX's own exit hook, which was registered when JAX was imported
-
-def _leave_in_order():
-    "At exit, the other processes leave the runtime first; process 0, which serves it, waits for them (at most a minute)."
-    if not jax.distributed.is_initialized(): return
-    if jax.process_index() != 0: return jax.distributed.shutdown()
-    others, deadline = set(range(1, jax.process_count())), time.time() + 60
-    while not others <= set(lost_processes()) and time.time() < deadline: time.sleep(0.1)
 
 def lost_processes():
-    "The processes of this run that stopped answering JAX's distributed runtime (asks the runtime; waits at most a heartbeat)."
+    """The processes of this run that stopped answering: each live process that calls this checks in through the runtime's
+    key-value store, and those that have not checked in after a few seconds (well inside the heartbeat timeout) are named."""
     from jax._src import distributed
-    client, everyone = distributed.global_state.client, list(range(jax.process_count()))
-    answer = {}
+    client, me = distributed.global_state.client, jax.process_index()
+    deadline, answered = time.monotonic() + min(5.0, heartbeat_timeout() / 3), {me}
+    def check_in():
+        client.key_value_set(f"ddim_nb/answering/{me}", "yes", allow_overwrite=True)
+        for other in range(jax.process_count()):
+            if other == me: continue
+            try: client.blocking_key_value_get(f"ddim_nb/answering/{other}", max(1, int(1000 * (deadline - time.monotonic()))))
+            except Exception: continue  # not checked in by the deadline
+            answered.add(other)
     def ask():
-        try: answer["live"] = set(client.get_live_nodes(everyone))
-        except Exception: answer["live"] = {jax.process_index()}  # the coordinator itself is gone
+        try: check_in()
+        except Exception: answered.update(set(range(jax.process_count())) - {0})  # the store itself is gone: process 0 serves it
     asking = threading.Thread(target=ask, daemon=True)
     asking.start()
-    asking.join(heartbeat_timeout() + 10)
-    return sorted(set(everyone) - answer.get("live", set(everyone)))
+    asking.join(deadline - time.monotonic() + 5)
+    return sorted(set(range(jax.process_count())) - answered)
+
 
 # %% ../nbs/05_training.ipynb #4ff27d6f
 def describe_devices():
