@@ -21,9 +21,16 @@ print("RESULT", devices, *history.history["n_loss"])
 """
 
 
-def train_on(device_count, batch_size=8):
+def start_training(device_count, batch_size=8):
+    "Start SCRIPT in a process that sees `device_count` CPU devices, without waiting for it."
     env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={device_count}"}
-    return subprocess.run([sys.executable, "-c", SCRIPT.format(batch_size=batch_size)], capture_output=True, text=True, env=env, timeout=600)
+    return subprocess.Popen([sys.executable, "-c", SCRIPT.format(batch_size=batch_size)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+
+
+def finish(process):
+    out, err = process.communicate(timeout=600)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
 def losses(result):
@@ -34,8 +41,8 @@ def losses(result):
 
 
 def test_two_devices_train_like_one():
-    one_devices, one = losses(train_on(1))
-    two_devices, two = losses(train_on(2))
+    single, double = start_training(1), start_training(2)  # side by side: much of each is single-threaded start-up
+    (one_devices, one), (two_devices, two) = losses(finish(single)), losses(finish(double))
     assert (one_devices, two_devices) == (1, 2)
     assert two[-1] < two[0]
     for single, parallel in zip(one, two):
@@ -43,6 +50,6 @@ def test_two_devices_train_like_one():
 
 
 def test_batch_must_split_evenly_over_devices():
-    result = train_on(2, batch_size=7)
+    result = finish(start_training(2, batch_size=7))
     assert result.returncode != 0
     assert "batch_size=7 does not split evenly over the 2 devices: choose a multiple of 2." in result.stderr
