@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import TINY, history_epochs, run_command, run_main
+from conftest import TINY, history_epochs, run_main
 from ddim_nb.data import PETAL_FAMILIES, draw_flowers
 
 
@@ -23,7 +23,7 @@ def class_folder(tmp_path_factory):
 @pytest.fixture(scope="module")
 def conditional_run(class_folder, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("conditional") / "run"
-    result = run_command("ddim-train", *TINY, "--data-dir", str(class_folder), "--num-classes", "auto", "--epochs", "1", "--run-dir", str(run_dir))
+    result = run_main("ddim-train", *TINY, "--data-dir", str(class_folder), "--num-classes", "auto", "--epochs", "1", "--run-dir", str(run_dir))
     assert result.returncode == 0, result.stderr[-3000:]
     return run_dir, result
 
@@ -35,7 +35,7 @@ def test_a_conditional_run_trains_and_resumes(conditional_run):
     assert (config["num_classes"], config["class_names"], config["class_dropout"]) == (2, ["blues", "pinks"], 0.1)
     grid = np.asarray(Image.open(run_dir / "samples" / "epoch_001.png"))
     assert grid.shape[0] == (2 * (16 + 2) + 2) * 6  # one row per class, 16 px images enlarged 6 times
-    resumed = run_command("ddim-train", "--resume", str(run_dir), "--epochs", "2")
+    resumed = run_main("ddim-train", "--resume", str(run_dir), "--epochs", "2")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "Resuming" in resumed.stdout and history_epochs(run_dir) == [0, 1]
     assert json.loads((run_dir / "config.json").read_text())["class_names"] == ["blues", "pinks"]
@@ -43,7 +43,7 @@ def test_a_conditional_run_trains_and_resumes(conditional_run):
 
 def test_generate_asks_for_classes_by_name_or_index(conditional_run, tmp_path):
     run_dir, _ = conditional_run
-    result = run_command("ddim-generate", str(run_dir), "--class", "pinks", "--class", "0", "--num-images", "3", "--steps", "2",
+    result = run_main("ddim-generate", str(run_dir), "--class", "pinks", "--class", "0", "--num-images", "3", "--steps", "2",
                          "--guidance", "2", "--out", str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Wrote 6 images of pinks, 0 at guidance 2 and grid.png" in result.stdout

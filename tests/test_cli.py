@@ -126,7 +126,7 @@ def test_image_folder_with_corrupt_files(tmp_path):
         Image.fromarray(image).save(folder / f"{index}.jpg")
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     (folder / "half.jpg").write_bytes((folder / "0.jpg").read_bytes()[:100])
-    result = run_command("ddim-train", *TINY, "--epochs", "1", "--batch-size", "4", "--data-dir", str(folder), "--run-dir", str(tmp_path / "run"))
+    result = run_main("ddim-train", *TINY, "--epochs", "1", "--batch-size", "4", "--data-dir", str(folder), "--run-dir", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"Skipped 2 of 32 image files in {folder} that could not be decoded: broken.png, half.jpg" in result.stderr
     assert history_epochs(tmp_path / "run") == [0]

@@ -57,8 +57,8 @@ def test_a_corrected_rerun_works_in_the_same_folder(tmp_path):
     run_dir = tmp_path / "run"
     one_line_error(run_main("ddim-train", *TINY, "--data-dir", str(images), "--batch-size", "8", "--run-dir", str(run_dir)))
     assert not run_dir.exists()
-    result = run_command("ddim-train", *TINY, "--epochs", "1", "--data-dir", str(images), "--batch-size", "2", "--run-dir", str(run_dir),
-                         "--kid-encoder", "inception_v3")  # the one test run that builds KID's real network (random weights)
+    result = run_main("ddim-train", *TINY, "--epochs", "1", "--data-dir", str(images), "--batch-size", "2", "--run-dir", str(run_dir),
+                      "--kid-encoder", "inception_v3")  # the one test run that builds KID's real network (random weights)
     assert result.returncode == 0, result.stderr[-3000:]
     assert history_epochs(run_dir) == [0]
     assert "KID uses an InceptionV3 with random weights" in result.stdout

@@ -311,6 +311,7 @@ def process_notebook(source, destination):
         def base_procs(self):
             return [stored_outputs_exec_show_docs if proc is processors.exec_show_docs else proc for proc in super().base_procs()]
     os.environ["IN_TEST"] = "1"
+    if "ipywidgets" in sys.modules: sys.modules["ipywidgets"].Widget.close_all()  # a worker's earlier notebooks keep none in this one's metadata
     notebook = read_nb(source)
     with working_directory(Path(source).parent): Processors()(notebook)
     write_nb(notebook, destination)
@@ -534,7 +535,10 @@ def build_site(output=ROOT / "_site", source=SITE_SOURCE, names=()):
         import docs  # the workers find `process_notebook` by this module's name, not as __main__
         jobs = {path: pool.submit(docs.process_notebook, str(path), str(source / f"{page}.ipynb")) for page, path in pages.items()}
         for path, job in jobs.items():
-            if job.exception(): raise SystemExit(f"nbdev's processing of {path.name} failed: {job.exception()!r}")
+            if job.exception():
+                import traceback
+                traceback.print_exception(job.exception())  # with its cause: the cell's own error
+                raise SystemExit(f"nbdev's processing of {path.name} failed.")
     for page, path in pages.items(): check_no_new_errors(path, source / f"{page}.ipynb")
     doc_root = config.get("doc_host", "").rstrip("/") + config.get("doc_baseurl", "").rstrip("/")
     anchors = {page: show_doc_anchors(source / f"{page}.ipynb") for page in pages}
