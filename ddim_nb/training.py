@@ -309,15 +309,13 @@ def lost_processes():
     from jax._src import distributed
     client, me = distributed.global_state.client, jax.process_index()
     deadline, answered = time.monotonic() + min(5.0, heartbeat_timeout() / 3), {me}
-    def check_in():
-        client.key_value_set(f"ddim_nb/answering/{me}", "yes", allow_overwrite=True)
-        for other in range(jax.process_count()):
-            if other == me: continue
-            try: client.blocking_key_value_get(f"ddim_nb/answering/{other}", max(1, int(1000 * (deadline - time.monotonic()))))
-            except Exception: continue  # not checked in by the deadline
-            answered.add(other)
     def ask():
-        try: check_in()
+        try:
+            client.key_value_set(f"ddim_nb/answering/{me}", "yes", allow_overwrite=True)
+            for other in set(range(jax.process_count())) - {me}:
+                try: client.blocking_key_value_get(f"ddim_nb/answering/{other}", max(1, int(1000 * (deadline - time.monotonic()))))
+                except Exception: continue  # not checked in by the deadline
+                answered.add(other)
         except Exception: answered.update(set(range(jax.process_count())) - {0})  # the store itself is gone: process 0 serves it
     asking = threading.Thread(target=ask, daemon=True)
     asking.start()

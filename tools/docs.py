@@ -15,7 +15,7 @@ afterwards. Stored outputs drop what a static viewer cannot use or what changes 
 `site` needs the `docs` extra (`pip install -e ".[dev,docs]"`); it builds from the notebooks as stored, so run `refresh`
 first for fresh figures. tests/test_docs_site.py opens every page of it in headless Chromium.
 """
-import argparse, json, os, re, shutil, subprocess, sys, time
+import argparse, json, multiprocessing, os, re, shutil, subprocess, sys, time, traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -526,7 +526,6 @@ def build_site(output=ROOT / "_site", source=SITE_SOURCE, names=()):
     if source.exists(): shutil.rmtree(source)
     (source / "_static").mkdir(parents=True)
     pages = {page_name(path): path for path in paths}
-    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     # The processing runs each notebook's imports and exports in a fresh namespace; a few long-lived worker processes
     # import JAX, Keras and TensorFlow once each instead of once per notebook.
@@ -536,7 +535,6 @@ def build_site(output=ROOT / "_site", source=SITE_SOURCE, names=()):
         jobs = {path: pool.submit(docs.process_notebook, str(path), str(source / f"{page}.ipynb")) for page, path in pages.items()}
         for path, job in jobs.items():
             if job.exception():
-                import traceback
                 traceback.print_exception(job.exception())  # with its cause: the cell's own error
                 raise SystemExit(f"nbdev's processing of {path.name} failed.")
     for page, path in pages.items(): check_no_new_errors(path, source / f"{page}.ipynb")
