@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['PETAL_FAMILIES', 'PETAL_HUE_RANGES', 'SYNTHETIC_SHAPE', 'NO_FAMILY', 'IMAGE_SUFFIXES', 'TFDS_SPLITS',
-           'FOLDER_VALIDATION_SHARE', 'draw_flower', 'draw_flowers', 'flower_families', 'preprocess_image',
-           'petal_pixels', 'petal_family', 'decode_image_file', 'find_images', 'Datasets', 'folder_classes',
-           'validation_batch_count', 'get_datasets']
+           'FOLDER_VALIDATION_SHARE', 'draw_flower', 'draw_flowers', 'flower_families', 'flower_parameters',
+           'render_flowers', 'preprocess_image', 'petal_pixels', 'petal_family', 'decode_image_file', 'find_images',
+           'Datasets', 'folder_classes', 'validation_batch_count', 'get_datasets']
 
 # %% ../nbs/01_data.ipynb #cf0235c5
 from .config import DDIMConfig
@@ -51,43 +51,60 @@ PETAL_HUE_RANGES = [(0.88, 0.95), (0.0, 0.08), (0.12, 0.17), (0.72, 0.82), (0.55
 def _blend(image, colour, alpha):
     return (1 - alpha) * image + alpha * colour
 
-def draw_flower(rng, height, width, family=None):
-    "One synthetic flower as floats in [0, 1], of shape (height, width, 3), drawn with the NumPy generator `rng`; `family` forces a petal colour family."
+def _flower_parameters(rng, family=None):
+    "Draw one flower's parameters from the NumPy generator `rng`, in the order `draw_flower` always drew them; `family` forces a petal colour family."
     drawn_family = rng.integers(len(PETAL_HUE_RANGES))  # always the first draw, so that `flower_families` can read it cheaply
     family = drawn_family if family is None else family
+    parameters = dict(family=int(family))
+    # background: a gradient between a green and a brown along a random direction
+    parameters["green"] = hsv_to_rgb([rng.uniform(0.22, 0.36), rng.uniform(0.4, 0.8), rng.uniform(0.25, 0.55)])
+    parameters["brown"] = hsv_to_rgb([rng.uniform(0.06, 0.12), rng.uniform(0.3, 0.7), rng.uniform(0.2, 0.45)])
+    parameters["background_direction"] = rng.uniform(0, 2 * np.pi)
+    # petals: an outline whose radius rises and falls with the angle
+    parameters["centre_y"], parameters["centre_x"] = rng.uniform(-0.12, 0.12, size=2)
+    parameters["radius"], parameters["petals"], parameters["rotation"] = rng.uniform(0.25, 0.45), rng.integers(4, 13), rng.uniform(0, 2 * np.pi)
+    parameters["sharpness"], parameters["inner"] = rng.uniform(0.4, 2.5), rng.uniform(0.15, 0.55)
+    low, high = PETAL_HUE_RANGES[family]
+    parameters["petal_hue"] = rng.uniform(low, high) % 1
+    parameters["petal_saturation"], parameters["petal_value"] = rng.uniform(0.35, 1.0), rng.uniform(0.75, 1.0)
+    # the disc in the middle
+    parameters["disc_radius"] = parameters["radius"] * rng.uniform(0.15, 0.3)
+    parameters["disc_colour"] = hsv_to_rgb([rng.uniform(0.08, 0.16), rng.uniform(0.6, 1.0), rng.uniform(0.3, 0.95)])
+    return parameters
+
+def _render_flower(parameters, height, width, rng):
+    "Draw the flower that `parameters` describe as floats in [0, 1] of shape (height, width, 3); `rng` adds the pixel noise."
     size = min(height, width)
     rows, columns = np.mgrid[0:height, 0:width].astype(np.float32)
     y, x = (rows + 0.5 - height / 2) / size, (columns + 0.5 - width / 2) / size
-    # background: a gradient between a green and a brown along a random direction
-    green = hsv_to_rgb([rng.uniform(0.22, 0.36), rng.uniform(0.4, 0.8), rng.uniform(0.25, 0.55)])
-    brown = hsv_to_rgb([rng.uniform(0.06, 0.12), rng.uniform(0.3, 0.7), rng.uniform(0.2, 0.45)])
-    direction = rng.uniform(0, 2 * np.pi)
+    direction = parameters["background_direction"]
     gradient = np.clip(0.5 + np.cos(direction) * x + np.sin(direction) * y, 0, 1)[..., None]
-    image = _blend(green, brown, gradient)
-    # petals: an outline whose radius rises and falls with the angle
-    centre_y, centre_x = rng.uniform(-0.12, 0.12, size=2)
-    radius, petals, rotation = rng.uniform(0.25, 0.45), rng.integers(4, 13), rng.uniform(0, 2 * np.pi)
-    sharpness, inner = rng.uniform(0.4, 2.5), rng.uniform(0.15, 0.55)
+    image = _blend(parameters["green"], parameters["brown"], gradient)
+    centre_y, centre_x, radius, petals = parameters["centre_y"], parameters["centre_x"], parameters["radius"], parameters["petals"]
+    inner, sharpness = parameters["inner"], parameters["sharpness"]
     distances = np.hypot(y - centre_y, x - centre_x)
     angles = np.arctan2(y - centre_y, x - centre_x)
-    outline = radius * (inner + (1 - inner) * np.abs(np.cos(petals * (angles - rotation) / 2)) ** sharpness)
-    low, high = PETAL_HUE_RANGES[family]
-    petal_colour = hsv_to_rgb([rng.uniform(low, high) % 1, rng.uniform(0.35, 1.0), rng.uniform(0.75, 1.0)])
+    outline = radius * (inner + (1 - inner) * np.abs(np.cos(petals * (angles - parameters["rotation"]) / 2)) ** sharpness)
+    petal_colour = hsv_to_rgb([parameters["petal_hue"], parameters["petal_saturation"], parameters["petal_value"]])
     shading = 0.65 + 0.35 * np.clip(distances / outline, 0, 1)[..., None]  # darker towards the middle
     edge_width = 1.5 / size  # anti-aliased edges, about one and a half pixels wide
     image = _blend(image, petal_colour * shading, np.clip((outline - distances) / edge_width, 0, 1)[..., None])
-    # the disc in the middle
-    disc_radius = radius * rng.uniform(0.15, 0.3)
-    disc_colour = hsv_to_rgb([rng.uniform(0.08, 0.16), rng.uniform(0.6, 1.0), rng.uniform(0.3, 0.95)])
-    image = _blend(image, disc_colour, np.clip((disc_radius - distances) / edge_width, 0, 1)[..., None])
+    image = _blend(image, parameters["disc_colour"], np.clip((parameters["disc_radius"] - distances) / edge_width, 0, 1)[..., None])
     return np.clip(image + rng.normal(0, 0.02, size=image.shape), 0, 1)
 
-def draw_flowers(num_images, height, width, seed=0, family=None):
-    "`num_images` synthetic flowers as a uint8 array of shape (num_images, height, width, 3); image i depends only on (seed, i) (and `family`)."
+def draw_flower(rng, height, width, family=None):
+    "One synthetic flower as floats in [0, 1], of shape (height, width, 3), drawn with the NumPy generator `rng`; `family` forces a petal colour family."
+    return _render_flower(_flower_parameters(rng, family), height, width, rng)  # the parameters first, then the pixel noise
+
+def _check_flower_request(num_images, family, height=1, width=1):
     if num_images < 0 or height < 1 or width < 1:
         raise ValueError(f"draw_flowers needs num_images >= 0 and a positive height and width, got {num_images}, {height}, {width}.")
     if family is not None and family not in range(len(PETAL_HUE_RANGES)):
         raise ValueError(f"family must be None or a family index 0 to {len(PETAL_HUE_RANGES) - 1} ({', '.join(PETAL_FAMILIES)}), got {family!r}.")
+
+def draw_flowers(num_images, height, width, seed=0, family=None):
+    "`num_images` synthetic flowers as a uint8 array of shape (num_images, height, width, 3); image i depends only on (seed, i) (and `family`)."
+    _check_flower_request(num_images, family, height, width)
     images = [draw_flower(np.random.default_rng([seed, index]), height, width, family) for index in range(num_images)]
     return (np.stack(images) * 255).round().astype(np.uint8) if images else np.zeros((0, height, width, 3), np.uint8)
 
@@ -98,6 +115,27 @@ def flower_families(num_images, seed=0):
     "The petal colour family (index into `PETAL_FAMILIES`) of each image that `draw_flowers(num_images, ..., seed)` draws."
     return np.array([_flower_family(seed, index) for index in range(num_images)], np.int64)
 
+# %% ../nbs/01_data.ipynb #7af71742
+def flower_parameters(num_images, seed=0, family=None):
+    "The parameters of each image that `draw_flowers(num_images, ..., seed, family)` draws: a dict of NumPy arrays, one entry per parameter."
+    _check_flower_request(num_images, family)
+    example = _flower_parameters(np.random.default_rng(0))  # the names, types and shapes, also when no image is asked for
+    drawn = [_flower_parameters(np.random.default_rng([seed, index]), family) for index in range(num_images)]
+    return {name: np.array([parameters[name] for parameters in drawn], np.asarray(value).dtype).reshape(num_images, *np.shape(value))
+            for name, value in example.items()}
+
+# %% ../nbs/01_data.ipynb #c4fa37b4
+def render_flowers(parameters, height, width, seed=0):
+    "Paint the flowers that `parameters` (a dict of arrays, as `flower_parameters` returns) describe, as uint8 (n, height, width, 3); image i gets the pixel noise of image (seed, i)."
+    missing = sorted(set(_flower_parameters(np.random.default_rng(0))) - set(parameters))
+    if missing: raise ValueError(f"render_flowers needs every flower parameter, missing {', '.join(missing)}: start from flower_parameters(...) and change entries.")
+    if height < 1 or width < 1: raise ValueError(f"render_flowers needs a positive height and width, got {height}, {width}.")
+    images = []
+    for index in range(len(parameters["family"])):
+        rng = np.random.default_rng([seed, index])
+        _flower_parameters(rng)  # past the parameters, to the pixel noise
+        images.append(_render_flower({name: values[index] for name, values in parameters.items()}, height, width, rng))
+    return (np.stack(images) * 255).round().astype(np.uint8) if images else np.zeros((0, height, width, 3), np.uint8)
 
 # %% ../nbs/01_data.ipynb #aa47dd64
 SYNTHETIC_SHAPE = (80, 96, 3)
