@@ -35,6 +35,7 @@ setup(
     ],
     packages=find_packages(include=[cfg["lib_name"], cfg["lib_name"] + ".*"]),
     include_package_data=True,
+    package_data={cfg["lib_name"]: ["flower_features.npz"]},  # the flower network's trained weights (notebook 02a)
     python_requires=">=" + cfg["min_python"],
     install_requires=requirements("requirements"),
     extras_require={

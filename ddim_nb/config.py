@@ -18,8 +18,8 @@ from pathlib import Path
 DATASETS = ("synthetic_flowers", "oxford_flowers102", "image_folder")
 "Where training images can come from: the embedded synthetic set, Oxford Flowers 102 through TFDS, or a folder of images."
 
-KID_ENCODERS = ("inception_v3", "small")
-"KID's feature networks: the standard InceptionV3, or a small random one that builds in a moment (for tests)."
+KID_ENCODERS = ("inception_v3", "small", "flowers")
+"KID's feature networks: the standard InceptionV3, a small random one that builds in a moment (for tests), or a small one trained on the synthetic flowers' parameters (notebook 02a)."
 
 PREDICTION_TARGETS = ("noise", "image", "velocity")
 "What the network can be trained to predict."
@@ -44,7 +44,8 @@ class DDIMConfig:
     image_size: int = setting(64, "side of the square training images, in pixels")
     # KID = Kernel Inception Distance
     kid_encoder: str = setting("inception_v3", f"KID's feature network: one of {', '.join(KID_ENCODERS)} "
-                                               "(small: random weights, builds in a moment; for tests)")
+                                               "(small: random weights, builds in a moment, for tests; flowers: trained on the synthetic flowers, "
+                                               "notebook 02a)")
     kid_image_size: int = setting(75, "side of the images KID's InceptionV3 sees, at least 75")
     kid_diffusion_steps: int = setting(5, "sampling steps of the images that KID scores")
     kid_weights: str = setting("imagenet", "KID encoder's weights: imagenet (downloaded once), none (random, offline) or a weights file")
@@ -134,6 +135,9 @@ def validate_config(config):
     if config.kid_encoder == "small" and config.kid_weights.lower() != "none":
         raise ValueError(f"kid_encoder 'small' has random weights only, got kid_weights={config.kid_weights!r}: "
                          "use kid_weights=none, or kid_encoder=inception_v3.")
+    if config.kid_encoder == "flowers" and config.kid_weights.lower() not in ("imagenet", "none"):
+        raise ValueError(f"kid_encoder 'flowers' brings its own trained weights, and kid_weights chooses InceptionV3's, got "
+                         f"kid_weights={config.kid_weights!r}: leave kid_weights at imagenet or none, or use kid_encoder=inception_v3.")
 
 # %% ../nbs/00_config.ipynb #a3dcdf16
 PRESETS = {
