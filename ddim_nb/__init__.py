@@ -5,7 +5,8 @@ __version__ = "0.1.0"
 
 # %% auto #0
 __all__ = ['train_command', 'generate_command', 'encode_command', 'CPU_XLA_FLAGS', 'CPU_SAMPLING_COMPILER_OPTIONS',
-           'CPU_GLIBC_TUNABLES', 'sampling_compiler_options', 'cpu_tuning', 'restart_with_cpu_tuning']
+           'CPU_GLIBC_TUNABLES', 'sampling_compiler_options', 'cpu_tuning', 'restart_with_cpu_tuning',
+           'compilation_cache_dir']
 
 # %% ../nbs/00_backend.ipynb #65d39a5b
 import os
@@ -34,11 +35,12 @@ _select_jax_backend()
 # %% ../nbs/00_backend.ipynb #594880a0
 from .cpu import (
     CPU_XLA_FLAGS, CPU_SAMPLING_COMPILER_OPTIONS, CPU_GLIBC_TUNABLES, set_cpu_xla_flags, sampling_compiler_options, cpu_tuning,
-    restart_with_cpu_tuning)
+    restart_with_cpu_tuning, set_compilation_cache, compilation_cache_dir)
 _all_ = ["CPU_XLA_FLAGS", "CPU_SAMPLING_COMPILER_OPTIONS", "CPU_GLIBC_TUNABLES", "sampling_compiler_options", "cpu_tuning",
-         "restart_with_cpu_tuning"]
+         "restart_with_cpu_tuning", "compilation_cache_dir"]
 
 set_cpu_xla_flags()
+set_compilation_cache()
 
 # %% ../nbs/00_backend.ipynb #6abe6e4f
 def _restart_console_script(program):
