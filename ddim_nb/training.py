@@ -119,6 +119,9 @@ def kid_description(config):
     if config.kid_encoder == "small":
         return ("KID uses a small network with random weights (for tests): "
                 "it tracks progress within this run but means nothing outside it.")
+    if config.kid_encoder == "flowers":
+        return ("KID uses the flower network of notebook 02a: comparable across runs on the synthetic flowers, "
+                "meaningless for other images.")
     if config.kid_weights.lower() == "none":
         return ("KID uses an InceptionV3 with random weights (offline, no ImageNet weights): "
                 "it tracks progress within this run but is not comparable to published KID values.")
@@ -356,7 +359,7 @@ def _prepare_inputs(config):
     "The data sets of `config`, with InceptionV3's ImageNet weights fetched first if KID uses them."
     from ddim_nb.data import get_datasets  # TensorFlow is needed only here, for the input pipeline
     datasets = get_datasets(config)
-    if config.kid_weights.lower() == "imagenet": imagenet_weights_path()
+    if config.kid_encoder == "inception_v3" and config.kid_weights.lower() == "imagenet": imagenet_weights_path()
     return datasets
 
 def _collective_failure(error):
