@@ -68,7 +68,7 @@ def runs(images, tmp_path_factory):
     "Two epochs of the same run in one process, in two processes of one device each, and in two of two devices each."
     folder = tmp_path_factory.mktemp("runs")
     arguments = [*ARGUMENTS, "--epochs", "2", "--data-dir", str(images)]
-    one = run_command("ddim-train", *arguments, "--run-dir", str(folder / "one"))
+    one = run_main("ddim-train", *arguments, "--run-dir", str(folder / "one"))  # in this process: no interpreter start-up
     assert one.returncode == 0, one.stderr[-3000:]
     results = {}
     for devices in (1, 2):
