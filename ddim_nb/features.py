@@ -14,6 +14,7 @@ __all__ = ['PETAL_COUNTS', 'REGRESSION_TARGETS', 'FEATURE_IMAGE_SIZE', 'FEATURE_
 # %% ../nbs/02a_flower_features.ipynb #8ba2ef1a
 import ddim_nb  # first: it makes Keras run on JAX
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -203,7 +204,7 @@ def flower_encoder(image_size, weights=FLOWER_WEIGHTS_PATH):
 
 register_kid_network("flowers", flower_encoder)
 
-_compiled_calls = {}
+_compiled_calls = weakref.WeakKeyDictionary()  # one compiled call per model, gone with the model
 
 def predict_in_batches(model, images, batch_size=300):
     "`model`'s outputs for `images` (float32 in [0, 1]) as NumPy arrays, `batch_size` images at a time through one compiled call."
@@ -211,9 +212,9 @@ def predict_in_batches(model, images, batch_size=300):
     if images.ndim != 4 or images.shape[1:] != tuple(model.input_shape[1:]):
         raise ValueError(f"Expected images of shape (n, {', '.join(map(str, model.input_shape[1:]))}), got {images.shape}: "
                          "preprocess them to the size the model was made for (preprocess_flowers).")
-    if id(model) not in _compiled_calls:
-        _compiled_calls[id(model)] = jax.jit(lambda trainable, non_trainable, batch: model.stateless_call(trainable, non_trainable, batch, training=False)[0])
-    call, weights = _compiled_calls[id(model)], ([v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables])
+    if model not in _compiled_calls:
+        _compiled_calls[model] = jax.jit(lambda trainable, non_trainable, batch: model.stateless_call(trainable, non_trainable, batch, training=False)[0])
+    call, weights = _compiled_calls[model], ([v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables])
     size = min(batch_size, len(images))
     outputs = []
     for start in range(0, len(images), size):
