@@ -9,7 +9,7 @@ __all__ = ['HEARTBEAT_TIMEOUT_SECONDS', 'save_model_atomically', 'is_writer', 'C
 
 # %% ../nbs/05_training.ipynb #5d1f958b
 from . import cpu_tuning
-from .config import DDIMConfig, get_config, save_config, load_config
+from .config import DDIMConfig, get_config, save_config, load_config, kid_network
 from .runs import RunFolder, write_atomically, check_output_folder, default_run_dir, finished_message, read_history
 from .runs import image_grid, save_png
 from .diffusion import DiffusionModel, DEFAULT_GUIDANCE_SCALE, load_diffusion_model
@@ -112,14 +112,14 @@ class Curves(keras.callbacks.Callback):
 # %% ../nbs/05_training.ipynb #cd81236b
 def _kid_metric(config):
     weights = None if config.kid_weights.lower() == "none" else config.kid_weights
-    return KID(config.image_size, config.kid_image_size, weights=weights, network=config.kid_encoder)
+    return KID(config.image_size, config.kid_image_size, weights=weights, network=kid_network(config))
 
 def kid_description(config):
     "The line `train` prints about KID's encoder when it is not the comparable one (ImageNet weights), else None."
-    if config.kid_encoder == "small":
+    if kid_network(config) == "small":
         return ("KID uses a small network with random weights (for tests): "
                 "it tracks progress within this run but means nothing outside it.")
-    if config.kid_encoder == "flowers":
+    if kid_network(config) == "flowers":
         return ("KID uses the flower network of notebook 02a: comparable across runs on the synthetic flowers, "
                 "meaningless for other images.")
     if config.kid_weights.lower() == "none":
@@ -359,7 +359,7 @@ def _prepare_inputs(config):
     "The data sets of `config`, with InceptionV3's ImageNet weights fetched first if KID uses them."
     from ddim_nb.data import get_datasets  # TensorFlow is needed only here, for the input pipeline
     datasets = get_datasets(config)
-    if config.kid_encoder == "inception_v3" and config.kid_weights.lower() == "imagenet": imagenet_weights_path()
+    if kid_network(config) == "inception_v3" and config.kid_weights.lower() == "imagenet": imagenet_weights_path()
     return datasets
 
 def _collective_failure(error):
