@@ -8,8 +8,9 @@ __all__ = ['PETAL_COUNTS', 'REGRESSION_TARGETS', 'FEATURE_IMAGE_SIZE', 'FEATURE_
            'FLOWER_WEIGHTS_PATH', 'flower_targets', 'unscale_regression', 'flower_network', 'preprocess_flowers',
            'to_feature_size', 'flower_training_images', 'train_flower_network', 'feature_statistics',
            'save_flower_weights', 'load_flower_weights', 'flower_heads', 'flower_encoder', 'predict_in_batches',
-           'flower_attributes', 'evaluate_flower_network', 'frechet_distance_from_statistics', 'frechet_distance',
-           'precision_recall', 'category_shares', 'attribute_distances']
+           'attributes_from_outputs', 'flower_attributes', 'evaluate_flower_network',
+           'frechet_distance_from_statistics', 'frechet_distance', 'precision_recall', 'category_shares',
+           'attribute_distances']
 
 # %% ../nbs/02a_flower_features.ipynb #8ba2ef1a
 import ddim_nb  # first: it makes Keras run on JAX
@@ -223,11 +224,14 @@ def predict_in_batches(model, images, batch_size=300):
         outputs.append(keras.tree.map_structure(lambda output: np.asarray(output)[:len(batch)], call(*weights, padded)))
     return keras.tree.map_structure(lambda *parts: np.concatenate(parts), *outputs)
 
-def flower_attributes(images, heads):
-    "What the flower network `heads` (from `flower_heads`) reads off `images`: family, petal count and every regression target, in their own units."
-    outputs = predict_in_batches(heads, images)
+def attributes_from_outputs(outputs):
+    "The flower network's `outputs` (from `predict_in_batches`) as attributes: family, petal count and every regression target, in their own units."
     attributes = {"family": outputs["family"].argmax(axis=-1), "petals": outputs["petals"].argmax(axis=-1) + PETAL_COUNTS[0]}
     return {**attributes, **unscale_regression(outputs["regression"])}
+
+def flower_attributes(images, heads):
+    "What the flower network `heads` (from `flower_heads`) reads off `images`: family, petal count and every regression target, in their own units."
+    return attributes_from_outputs(predict_in_batches(heads, images))
 
 # %% ../nbs/02a_flower_features.ipynb #c3fad6ee
 def evaluate_flower_network(image_sizes=(16, 32, 64), num_images=300, seed=HELD_OUT_SEED, weights=FLOWER_WEIGHTS_PATH):

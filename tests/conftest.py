@@ -26,7 +26,8 @@ def run_main(program, *arguments, cwd=None):
     "Run a console script's entry point in this process, as the script runs it after its restart; a CompletedProcess."
     import contextlib, io
     from ddim_nb import cli
-    main = {"ddim-train": cli.train_main, "ddim-generate": cli.generate_main, "ddim-encode": cli.encode_main}[program]
+    main = {"ddim-train": cli.train_main, "ddim-generate": cli.generate_main, "ddim-encode": cli.encode_main,
+            "ddim-evaluate": cli.evaluate_main}[program]
     with contextlib.chdir(cwd or os.getcwd()), contextlib.redirect_stdout(io.StringIO()) as out, \
             contextlib.redirect_stderr(io.StringIO()) as err:
         try: code = main([str(argument) for argument in arguments]) or 0

@@ -54,6 +54,35 @@ def test_generate_writes_images(trained_run, tmp_path):
     assert result.returncode == 1 and "is deterministic" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_evaluate_measures_a_run(trained_run, tmp_path):
+    "ddim-evaluate as a user runs it: the table on standard output, the same numbers in the JSON file."
+    run_dir, _ = trained_run
+    result = run_command("ddim-evaluate", str(run_dir), "--num-images", "40", "--subsets", "2", "--steps", "3",
+                         "--json", str(tmp_path / "measures.json"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    stored = json.loads((tmp_path / "measures.json").read_text())
+    assert (stored["model"], stored["network_evaluations"], stored["num_images"]) == (str(run_dir), 3, 40)
+    kid, spread = stored["measures"]["kid"]["generated"]
+    assert np.isfinite(kid) and spread >= 0 and set(stored["measures"]) >= {"fd", "precision", "recall", "family", "petals", "radius"}
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"{run_dir}: ddim, 3 steps (3 network evaluations per image)", lines
+    assert any(line.startswith("KID") and f"{kid:.4f}" in line for line in lines), lines
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--steps", "0"], "ddim-evaluate: error: --steps must be a whole number of at least 1, got 0."),
+    (["--subsets", "1"], "ddim-evaluate: error: subsets must be a whole number of at least 2, got 1.")])
+def test_evaluate_refuses_bad_input(trained_run, arguments, message):
+    result = run_main("ddim-evaluate", trained_run[0], *arguments)
+    assert (result.returncode, result.stderr.strip()) == (1, message)
+
+
+def test_evaluate_refuses_a_run_without_a_model(tmp_path):
+    result = run_main("ddim-evaluate", tmp_path)
+    assert result.returncode == 1 and result.stderr.strip() == (
+        f"ddim-evaluate: error: {tmp_path} holds no checkpoint (checkpoints/best.keras or last.keras): train it for at least one epoch first.")
+
+
 def test_generate_refuses_what_is_not_a_model(tmp_path):
     fake = tmp_path / "model.keras"
     fake.write_text("not a model")
