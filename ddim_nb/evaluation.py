@@ -7,7 +7,7 @@ __all__ = ['REFERENCE_SEED', 'FLOOR_SEED', 'MEASURE_NAMES', 'MIN_SUBSET_SIZE', '
            'FlowerYardstick', 'generate_for_evaluation', 'Evaluation', 'evaluate_model', 'plot_attributes',
            'rank_samplers', 'evaluate']
 
-# %% ../nbs/10a_evaluation.ipynb #eec85048
+# %% ../nbs/10a_evaluation.ipynb #1f361dfc
 import dataclasses
 import json
 import math
@@ -24,7 +24,7 @@ from .diffusion import (DEFAULT_GUIDANCE_SCALE, SAMPLERS, check_guidance_scale, 
                                network_evaluations, steps_for_evaluations)
 from . import samplers  # registers the samplers of notebook 07 (heun, dpmpp_2m, dpmpp_2s)
 
-# %% ../nbs/10a_evaluation.ipynb #38864460
+# %% ../nbs/10a_evaluation.ipynb #4b0c4d96
 REFERENCE_SEED = 3_000_000
 "Seed of the real flowers that generated images are compared with."
 
@@ -35,7 +35,7 @@ def real_flowers(num_images, image_size, seed=REFERENCE_SEED):
     "`num_images` synthetic flowers as the training pipeline gives them: float32 in [0, 1], `image_size` pixels square."
     return preprocess_flowers(draw_flowers(num_images, *SYNTHETIC_SHAPE[:2], seed=seed), image_size)
 
-# %% ../nbs/10a_evaluation.ipynb #35135220
+# %% ../nbs/10a_evaluation.ipynb #57a65e0a
 MEASURE_NAMES = {"kid": "KID", "fd": "Fréchet distance", "precision": "precision", "recall": "recall"}
 "The yardstick's measures in feature space, before the attribute distances; precision and recall are better high, the rest low."
 
@@ -81,7 +81,7 @@ class FlowerYardstick:
         return {name: (float(np.mean([part[name] for part in parts])), float(np.std([part[name] for part in parts], ddof=1)))
                 for name in parts[0]}
 
-# %% ../nbs/10a_evaluation.ipynb #4cf05af3
+# %% ../nbs/10a_evaluation.ipynb #a5fe7423
 def _check_count(name, value, least=1):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
         raise ValueError(f"{name} must be a whole number of at least {least}, got {value!r}.")
@@ -104,7 +104,7 @@ def generate_for_evaluation(model, num_images, sampler="ddim", diffusion_steps=2
               for index in tqdm(range(batches), desc=f"generating ({sampler}, {diffusion_steps} steps)", disable=not progress)]
     return np.concatenate(images)[:num_images]
 
-# %% ../nbs/10a_evaluation.ipynb #70bae121
+# %% ../nbs/10a_evaluation.ipynb #3a26d2ad
 @dataclasses.dataclass
 class Evaluation:
     "A model's measures on the flower yardstick, beside those of real flowers (the floor)."
@@ -166,7 +166,7 @@ def evaluate_model(model, num_images=500, subsets=5, sampler="ddim", diffusion_s
     return Evaluation(settings, yardstick.measure(generated, subsets), yardstick.measure(floor, subsets),
                       generated["attributes"], real["attributes"])
 
-# %% ../nbs/10a_evaluation.ipynb #fc9bcc05
+# %% ../nbs/10a_evaluation.ipynb #24df1455
 def plot_attributes(real_attributes, generated_attributes):
     "Family shares, petal count shares and radius histograms of real flowers and of each entry of `generated_attributes` (name -> attributes)."
     everything = {"real flowers": real_attributes, **generated_attributes}
@@ -185,7 +185,7 @@ def plot_attributes(real_attributes, generated_attributes):
     figure.tight_layout(rect=(0, 0, 1, 0.9))
     return figure
 
-# %% ../nbs/10a_evaluation.ipynb #ea93d3c6
+# %% ../nbs/10a_evaluation.ipynb #a6df6acf
 RANKED_SAMPLERS = ("ddim", "ddpm", "heun", "dpmpp_2m", "dpmpp_2s")
 "The samplers `rank_samplers` compares unless told otherwise."
 
@@ -206,7 +206,7 @@ def rank_samplers(model, budgets=(5, 10, 20, 50), samplers=RANKED_SAMPLERS, num_
                      **measures, "ode_error": float(np.sqrt(np.mean((images - converged) ** 2))) if deterministic else None})
     return rows
 
-# %% ../nbs/10a_evaluation.ipynb #a74d7101
+# %% ../nbs/10a_evaluation.ipynb #a821f9a2
 def evaluate(source, num_images=500, subsets=5, sampler="ddim", diffusion_steps=20, eta=0.0, guidance_scale=None, seed=0,
              batch_size=250, progress=True):
     "Measure the model at `source` (a run folder or a `.keras` file) on the flower yardstick: an `Evaluation`."
