@@ -79,7 +79,7 @@ USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, PermissionError, 
 "The errors that a user can fix, printed as one line; anything else is a bug and keeps its traceback."
 
 FLAG_NAMES = {name: name for name in ("run_dir", "resume", "out", "overwrite", "sampler", "eta", "num_images",
-                                      "coordinator_address", "num_processes", "process_id")}
+                                      "coordinator_address", "num_processes", "process_id", "subsets")}
 FLAG_NAMES |= {"diffusion_steps": "steps", "weights": "kid_weights", "guidance_scale": "guidance", "classes": "class"}
 "The Python arguments named in messages, and their flags."
 
@@ -257,16 +257,25 @@ def _evaluate_parser():
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the numbers as JSON to FILE; - prints them instead of the table")
     return parser
 
+def _check_json_file(path):
+    "Refuse a --json FILE that cannot be written, before anything is measured."
+    if path.is_dir(): raise ValueError(f"--json {path} is a folder: give the name of a file, such as {path / 'measures.json'}.")
+    ancestor = next(folder for folder in [path.parent, *path.absolute().parents] if folder.exists())
+    if not ancestor.is_dir(): raise FileExistsError(f"--json {path} cannot be written: {ancestor} is a file, not a folder.")
+    if not os.access(ancestor, os.W_OK | os.X_OK): raise PermissionError(f"--json {path} cannot be written in {ancestor}.")
+
 def evaluate_main(argv=None):
     "Entry point of `ddim-evaluate`."
     arguments = _evaluate_parser().parse_args(argv)
 
     def action():
-        if arguments.json not in (None, Path("-")): check_output_folder(arguments.json.parent, "json")
+        if arguments.json not in (None, Path("-")): _check_json_file(arguments.json)
         evaluation = evaluate(arguments.model, arguments.num_images, arguments.subsets, arguments.sampler, arguments.steps,
                               arguments.eta, arguments.guidance, arguments.seed, arguments.batch_size)
-        text = json.dumps(evaluation.as_dict(), indent=2)
+        text = json.dumps(evaluation.as_dict(), indent=2, allow_nan=False)
         if arguments.json == Path("-"): return print(text)
         print(evaluation)
-        if arguments.json: arguments.json.write_text(text + "\n"); print(f"Wrote {arguments.json}")
+        if arguments.json:
+            arguments.json.parent.mkdir(parents=True, exist_ok=True)
+            arguments.json.write_text(text + "\n"); print(f"Wrote {arguments.json}")
     run_command("ddim-evaluate", action)

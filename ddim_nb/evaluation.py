@@ -7,7 +7,7 @@ __all__ = ['REFERENCE_SEED', 'FLOOR_SEED', 'MEASURE_NAMES', 'MIN_SUBSET_SIZE', '
            'FlowerYardstick', 'generate_for_evaluation', 'Evaluation', 'evaluate_model', 'plot_attributes',
            'rank_samplers', 'evaluate']
 
-# %% ../nbs/10a_evaluation.ipynb #1f361dfc
+# %% ../nbs/10a_evaluation.ipynb #5d182e2b
 import dataclasses
 import json
 import math
@@ -24,7 +24,7 @@ from .diffusion import (DEFAULT_GUIDANCE_SCALE, SAMPLERS, check_guidance_scale, 
                                network_evaluations, steps_for_evaluations)
 from . import samplers  # registers the samplers of notebook 07 (heun, dpmpp_2m, dpmpp_2s)
 
-# %% ../nbs/10a_evaluation.ipynb #4b0c4d96
+# %% ../nbs/10a_evaluation.ipynb #6ff2f09d
 REFERENCE_SEED = 3_000_000
 "Seed of the real flowers that generated images are compared with."
 
@@ -35,12 +35,28 @@ def real_flowers(num_images, image_size, seed=REFERENCE_SEED):
     "`num_images` synthetic flowers as the training pipeline gives them: float32 in [0, 1], `image_size` pixels square."
     return preprocess_flowers(draw_flowers(num_images, *SYNTHETIC_SHAPE[:2], seed=seed), image_size)
 
-# %% ../nbs/10a_evaluation.ipynb #57a65e0a
+# %% ../nbs/10a_evaluation.ipynb #82f227a7
 MEASURE_NAMES = {"kid": "KID", "fd": "Fréchet distance", "precision": "precision", "recall": "recall"}
 "The yardstick's measures in feature space, before the attribute distances; precision and recall are better high, the rest low."
 
 MIN_SUBSET_SIZE = 10
 "The fewest images per subset that the measures accept."
+
+def _check_count(name, value, least=1):
+    "`value` as an int, or a `ValueError` unless it is a whole number of at least `least`."
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        raise ValueError(f"{name} must be a whole number of at least {least}, got {value!r}.")
+    return int(value)
+
+def _check_sizes(num_images, subsets):
+    "`subsets` as an int, or a `ValueError` unless `num_images` split into `subsets` give error bars of enough images."
+    num_images = _check_count("num_images", num_images)
+    if isinstance(subsets, bool) or not isinstance(subsets, (int, np.integer)) or subsets < 2:
+        raise ValueError(f"subsets={subsets!r} cannot give error bars: use at least 2 subsets.")
+    if num_images // subsets < MIN_SUBSET_SIZE:
+        raise ValueError(f"num_images={num_images} in {subsets} subsets leaves {num_images // subsets} per subset, fewer than "
+                         f"{MIN_SUBSET_SIZE}: use num_images of at least {MIN_SUBSET_SIZE * subsets}, or fewer subsets.")
+    return int(subsets)
 
 def _subset(readings, start, stop):
     return {"features": readings["features"][start:stop],
@@ -59,6 +75,12 @@ class FlowerYardstick:
         with np.load(weights) as stored: self.feature_mean, self.feature_std = stored["feature_mean"], stored["feature_std"]
         self.real = self.read(real_flowers(num_real, image_size, seed))
 
+    def check_holds(self, num_images):
+        "Raise a `ValueError` unless the yardstick holds at least `num_images` real flowers."
+        if num_images > len(self.real["features"]):
+            raise ValueError(f"num_images={num_images}, but the yardstick holds {len(self.real['features'])} real flowers: "
+                             f"make it with num_real={num_images} or more.")
+
     def read(self, images):
         "The standardised features of `images` (in [0, 1]) and the attributes the heads read off them."
         outputs = predict_in_batches(self.heads, images)
@@ -67,30 +89,22 @@ class FlowerYardstick:
 
     def measure(self, readings, subsets=5):
         "Each measure of `readings` (from `read`) against the real flowers: (mean, standard deviation) over `subsets` subsets."
-        count, size = len(readings["features"]), len(readings["features"]) // max(subsets, 1)
-        if isinstance(subsets, bool) or not isinstance(subsets, int) or subsets < 2:
-            raise ValueError(f"subsets must be a whole number of at least 2 (the error bars need two), got {subsets!r}.")
-        if size < MIN_SUBSET_SIZE:
-            raise ValueError(f"{count} images in {subsets} subsets leave {size} per subset, fewer than {MIN_SUBSET_SIZE}: "
-                             f"pass at least {MIN_SUBSET_SIZE * subsets} images, or fewer subsets.")
-        if count > len(self.real["features"]):
-            raise ValueError(f"{count} images, but the yardstick holds {len(self.real['features'])} real flowers: "
-                             f"make it with num_real={count} or more.")
+        count = len(readings["features"])
+        subsets, size = _check_sizes(count, subsets), count // subsets
+        self.check_holds(count)
         parts = [_measures(_subset(self.real, start, start + size), _subset(readings, start, start + size))
                  for start in range(0, size * subsets, size)]
         return {name: (float(np.mean([part[name] for part in parts])), float(np.std([part[name] for part in parts], ddof=1)))
                 for name in parts[0]}
 
-# %% ../nbs/10a_evaluation.ipynb #a5fe7423
-def _check_count(name, value, least=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-        raise ValueError(f"{name} must be a whole number of at least {least}, got {value!r}.")
-
+# %% ../nbs/10a_evaluation.ipynb #bda8f70e
 def generate_for_evaluation(model, num_images, sampler="ddim", diffusion_steps=20, eta=0.0, guidance_scale=None, seed=0,
                             batch_size=250, progress=True):
     "`num_images` images from `model`; a conditional model draws its classes in turn at `guidance_scale` (default 3)."
-    _check_count("num_images", num_images); _check_count("batch_size", batch_size)
-    check_sampler(sampler, diffusion_steps, eta)
+    num_images, batch_size = _check_count("num_images", num_images), _check_count("batch_size", batch_size)
+    eta = check_sampler(sampler, diffusion_steps, eta)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**31 - num_images:
+        raise ValueError(f"seed must be a whole number from 0 to 2**31 - num_images, got {seed!r}.")
     conditional = bool(model.config.num_classes)
     if guidance_scale is not None and not conditional:
         raise ValueError("guidance_scale is for class-conditional models, and this one is unconditional (num_classes=0): leave it out.")
@@ -104,7 +118,7 @@ def generate_for_evaluation(model, num_images, sampler="ddim", diffusion_steps=2
               for index in tqdm(range(batches), desc=f"generating ({sampler}, {diffusion_steps} steps)", disable=not progress)]
     return np.concatenate(images)[:num_images]
 
-# %% ../nbs/10a_evaluation.ipynb #3a26d2ad
+# %% ../nbs/10a_evaluation.ipynb #539fdef9
 @dataclasses.dataclass
 class Evaluation:
     "A model's measures on the flower yardstick, beside those of real flowers (the floor)."
@@ -118,13 +132,15 @@ class Evaluation:
     def from_dict(cls, values):
         "The `Evaluation` that `as_dict` (or `ddim-evaluate --json`) wrote, without the attributes."
         measures = values["measures"]
+        restored = lambda pair: tuple(np.nan if value is None else value for value in pair)
         return cls({key: value for key, value in values.items() if key != "measures"},
-                   {name: tuple(pair["generated"]) for name, pair in measures.items()},
-                   {name: tuple(pair["real"]) for name, pair in measures.items()})
+                   {name: restored(pair["generated"]) for name, pair in measures.items()},
+                   {name: restored(pair["real"]) for name, pair in measures.items()})
 
     def as_dict(self):
         "The settings and measures, ready for JSON."
-        return {**self.settings, "measures": {name: {"generated": list(self.generated[name]), "real": list(self.floor[name])}
+        finite = lambda pair: [value if np.isfinite(value) else None for value in pair]  # JSON has no NaN
+        return {**self.settings, "measures": {name: {"generated": finite(self.generated[name]), "real": finite(self.floor[name])}
                                               for name in self.generated}}
 
     def __str__(self):
@@ -141,32 +157,30 @@ class Evaluation:
                          f"{self.floor[name][0]:>14.4f} ± {self.floor[name][1]:<7.4f} {better}".rstrip())
         return "\n".join(lines)
 
-def _check_sizes(num_images, subsets):
-    _check_count("num_images", num_images); _check_count("subsets", subsets, least=2)
-    if num_images // subsets < MIN_SUBSET_SIZE:
-        raise ValueError(f"num_images={num_images} in {subsets} subsets leaves {num_images // subsets} per subset, fewer than "
-                         f"{MIN_SUBSET_SIZE}: use num_images of at least {MIN_SUBSET_SIZE * subsets}, or fewer subsets.")
+def _check_flower_model(model):
+    if model.config.dataset != "synthetic_flowers":
+        raise ValueError(f"The flower yardstick knows only the synthetic flowers, and this model was trained on "
+                         f"{model.config.dataset!r}: compare its samples with KID on InceptionV3 (notebook 02) instead.")
 
 def evaluate_model(model, num_images=500, subsets=5, sampler="ddim", diffusion_steps=20, eta=0.0, guidance_scale=None, seed=0,
                    batch_size=250, progress=True, yardstick=None, name="model"):
     "Measure `num_images` images of `model` (and as many real flowers, the floor) on the flower yardstick."
-    if model.config.dataset != "synthetic_flowers":
-        raise ValueError(f"The flower yardstick knows only the synthetic flowers, and this model was trained on "
-                         f"{model.config.dataset!r}: compare its samples with KID on InceptionV3 (notebook 02) instead.")
-    _check_sizes(num_images, subsets)
+    _check_flower_model(model)
+    num_images, subsets = _check_count("num_images", num_images), _check_sizes(num_images, subsets)
     if yardstick is None: yardstick = FlowerYardstick(model.config.image_size, num_images)
+    yardstick.check_holds(num_images)
     images = generate_for_evaluation(model, num_images, sampler, diffusion_steps, eta, guidance_scale, seed, batch_size, progress)
     generated, floor = yardstick.read(images), yardstick.read(real_flowers(num_images, yardstick.image_size, FLOOR_SEED))
     conditional = bool(model.config.num_classes)
     evaluations = network_evaluations(sampler, diffusion_steps) * (2 if conditional else 1)
     settings = dict(model=str(name), sampler=sampler, diffusion_steps=diffusion_steps, network_evaluations=evaluations,
-                    eta=float(eta), guidance_scale=(DEFAULT_GUIDANCE_SCALE if guidance_scale is None else float(guidance_scale))
-                    if conditional else None, num_images=num_images, subsets=subsets, seed=seed)
+                    eta=check_sampler(sampler, diffusion_steps, eta), guidance_scale=(DEFAULT_GUIDANCE_SCALE if guidance_scale is None else float(guidance_scale))
+                    if conditional else None, num_images=num_images, subsets=subsets, seed=int(seed))
     real = _subset(yardstick.real, 0, num_images)
     return Evaluation(settings, yardstick.measure(generated, subsets), yardstick.measure(floor, subsets),
                       generated["attributes"], real["attributes"])
 
-# %% ../nbs/10a_evaluation.ipynb #24df1455
+# %% ../nbs/10a_evaluation.ipynb #db8ff3ca
 def plot_attributes(real_attributes, generated_attributes):
     "Family shares, petal count shares and radius histograms of real flowers and of each entry of `generated_attributes` (name -> attributes)."
     everything = {"real flowers": real_attributes, **generated_attributes}
@@ -185,14 +199,20 @@ def plot_attributes(real_attributes, generated_attributes):
     figure.tight_layout(rect=(0, 0, 1, 0.9))
     return figure
 
-# %% ../nbs/10a_evaluation.ipynb #a6df6acf
+# %% ../nbs/10a_evaluation.ipynb #5443daeb
 RANKED_SAMPLERS = ("ddim", "ddpm", "heun", "dpmpp_2m", "dpmpp_2s")
 "The samplers `rank_samplers` compares unless told otherwise."
 
 def rank_samplers(model, budgets=(5, 10, 20, 50), samplers=RANKED_SAMPLERS, num_images=500, subsets=5, seed=0, batch_size=250,
                   yardstick=None, converged_steps=200, progress=True):
     "A row per sampler and budget of network evaluations: the yardstick's measures and the RMS distance to the converged ODE answer."
+    _check_flower_model(model)
+    num_images, subsets = _check_count("num_images", num_images), _check_sizes(num_images, subsets)
+    for sampler in samplers:
+        for budget in budgets: check_sampler(sampler, steps_for_evaluations(sampler, budget))
     if yardstick is None: yardstick = FlowerYardstick(model.config.image_size, num_images)
+    yardstick.check_holds(num_images)
+    per_step = 2 if model.config.num_classes else 1  # guidance evaluates the network twice
     generate = lambda sampler, steps: generate_for_evaluation(model, num_images, sampler, steps, seed=seed, batch_size=batch_size,
                                                               progress=False)
     converged = generate("dpmpp_2m", converged_steps)
@@ -202,11 +222,11 @@ def rank_samplers(model, budgets=(5, 10, 20, 50), samplers=RANKED_SAMPLERS, num_
         images = generate(sampler, steps)
         deterministic = check_sampler(sampler, steps, 0.0) == 0.0
         measures = yardstick.measure(yardstick.read(images), subsets)
-        rows.append({"sampler": sampler, "budget": budget, "steps": steps, "network_evaluations": network_evaluations(sampler, steps),
+        rows.append({"sampler": sampler, "budget": budget, "steps": steps, "network_evaluations": per_step * network_evaluations(sampler, steps),
                      **measures, "ode_error": float(np.sqrt(np.mean((images - converged) ** 2))) if deterministic else None})
     return rows
 
-# %% ../nbs/10a_evaluation.ipynb #a821f9a2
+# %% ../nbs/10a_evaluation.ipynb #962487be
 def evaluate(source, num_images=500, subsets=5, sampler="ddim", diffusion_steps=20, eta=0.0, guidance_scale=None, seed=0,
              batch_size=250, progress=True):
     "Measure the model at `source` (a run folder or a `.keras` file) on the flower yardstick: an `Evaluation`."

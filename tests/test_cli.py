@@ -63,7 +63,7 @@ def test_evaluate_measures_a_run(trained_run, tmp_path):
     stored = json.loads((tmp_path / "measures.json").read_text())
     assert (stored["model"], stored["network_evaluations"], stored["num_images"]) == (str(run_dir), 3, 40)
     kid, spread = stored["measures"]["kid"]["generated"]
-    assert np.isfinite(kid) and spread >= 0 and set(stored["measures"]) >= {"fd", "precision", "recall", "family", "petals", "radius"}
+    assert np.isfinite(kid) and spread > 0 and set(stored["measures"]) >= {"fd", "precision", "recall", "family", "petals", "radius"}
     lines = result.stdout.splitlines()
     assert lines[0] == f"{run_dir}: ddim, 3 steps (3 network evaluations per image)", lines
     assert any(line.startswith("KID") and f"{kid:.4f}" in line for line in lines), lines
@@ -71,7 +71,7 @@ def test_evaluate_measures_a_run(trained_run, tmp_path):
 
 @pytest.mark.parametrize("arguments, message", [
     (["--steps", "0"], "ddim-evaluate: error: --steps must be a whole number of at least 1, got 0."),
-    (["--subsets", "1"], "ddim-evaluate: error: subsets must be a whole number of at least 2, got 1.")])
+    (["--subsets", "1"], "ddim-evaluate: error: --subsets 1 cannot give error bars: use at least 2 subsets.")])
 def test_evaluate_refuses_bad_input(trained_run, arguments, message):
     result = run_main("ddim-evaluate", trained_run[0], *arguments)
     assert (result.returncode, result.stderr.strip()) == (1, message)
