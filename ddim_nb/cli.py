@@ -155,10 +155,11 @@ def train_main(argv=None):
     run_command("ddim-train", action, interrupted)
 
 # %% ../nbs/11_cli.ipynb #3b6c5a93
-def _generate_parser():
-    parser = argparse.ArgumentParser(prog="ddim-generate", description="Generate images from a trained DDIM.")
-    parser.add_argument("model", type=Path, help="a run folder made by ddim-train (its best checkpoint is used) or a .keras file")
-    parser.add_argument("--num-images", type=int, default=16, help="how many images (default: 16)")
+_MODEL_HELP = "a run folder made by ddim-train (its best checkpoint is used) or a .keras file"
+
+def _add_sampling_arguments(parser, num_images, num_images_help, batch_size):
+    "The flags that choose which images a model makes, shared by ddim-generate and ddim-evaluate."
+    parser.add_argument("--num-images", type=int, default=num_images, help=f"{num_images_help} (default: {num_images})")
     parser.add_argument("--steps", type=int, default=20, help="diffusion steps (default: 20)")
     parser.add_argument("--sampler", default="ddim", choices=list(SAMPLERS), metavar="SAMPLER",
                         help="; ".join(f"{name}: {record.description}" for name, record in SAMPLERS.items())
@@ -166,7 +167,12 @@ def _generate_parser():
     parser.add_argument("--eta", type=float, default=0.0,
                         help="with ddim: 0 for deterministic DDIM, up to 1 for DDPM-like sampling (default: 0)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same images (default: 0)")
-    parser.add_argument("--batch-size", type=int, default=32, help="images generated at once (default: 32)")
+    parser.add_argument("--batch-size", type=int, default=batch_size, help=f"images generated at once (default: {batch_size})")
+
+def _generate_parser():
+    parser = argparse.ArgumentParser(prog="ddim-generate", description="Generate images from a trained DDIM.")
+    parser.add_argument("model", type=Path, help=_MODEL_HELP)
+    _add_sampling_arguments(parser, 16, "how many images", 32)
     parser.add_argument("--out", type=Path, default=Path("generated"), help="output folder (default: generated)")
     parser.add_argument("--overwrite", action="store_true", help="replace the images of an earlier ddim-generate in --out")
     parser.add_argument("--init-images", type=Path, metavar="DIR",
@@ -226,7 +232,7 @@ def encode_main(argv=None):
     "Entry point of `ddim-encode`."
     parser = argparse.ArgumentParser(prog="ddim-encode",
                                      description="Encode images into the DDIM latents (initial noises) that generate them back.")
-    parser.add_argument("model", type=Path, help="a run folder made by ddim-train (its best checkpoint is used) or a .keras file")
+    parser.add_argument("model", type=Path, help=_MODEL_HELP)
     parser.add_argument("--images", type=Path, required=True,
                         help="folder of JPEG or PNG images, resized to the model's size as in training")
     parser.add_argument("--out", type=Path, default=Path("latents.npz"), help="output .npz file (default: latents.npz)")
@@ -243,17 +249,11 @@ def encode_main(argv=None):
 # %% ../nbs/11_cli.ipynb #590edbcb
 def _evaluate_parser():
     parser = argparse.ArgumentParser(prog="ddim-evaluate", description="Measure a model of the synthetic flowers on the flower yardstick (notebook 10a).")
-    parser.add_argument("model", type=Path, help="a run folder made by ddim-train (its best checkpoint is used) or a .keras file")
-    parser.add_argument("--num-images", type=int, default=500, help="images generated and real flowers compared (default: 500)")
+    parser.add_argument("model", type=Path, help=_MODEL_HELP)
+    _add_sampling_arguments(parser, 500, "images generated and real flowers compared", 250)
     parser.add_argument("--subsets", type=int, default=5, help="disjoint subsets for the error bars, at least 2 (default: 5)")
-    parser.add_argument("--sampler", default="ddim", choices=list(SAMPLERS), metavar="SAMPLER",
-                        help=f"one of {', '.join(SAMPLERS)} (default: ddim)")
-    parser.add_argument("--steps", type=int, default=20, help="diffusion steps (default: 20)")
-    parser.add_argument("--eta", type=float, default=0.0, help="with ddim: 0 for deterministic DDIM, up to 1 (default: 0)")
     parser.add_argument("--guidance", type=float, metavar="SCALE",
                         help=f"with a class-conditional model: the guidance scale; each class in turn (default: {DEFAULT_GUIDANCE_SCALE:g})")
-    parser.add_argument("--seed", type=int, default=0, help="random seed of the generated images (default: 0)")
-    parser.add_argument("--batch-size", type=int, default=250, help="images generated at once (default: 250)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the numbers as JSON to FILE; - prints them instead of the table")
     return parser
 
