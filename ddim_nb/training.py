@@ -115,7 +115,7 @@ def _kid_metric(config):
     return KID(config.image_size, config.kid_image_size, weights=weights, network=kid_network(config))
 
 def kid_description(config):
-    "The line `train` prints about KID's encoder when it is not the comparable one (ImageNet weights), else None."
+    "The line `train` prints about KID's encoder, or None for InceptionV3 with ImageNet weights, the published KID."
     if kid_network(config) == "small":
         return ("KID uses a small network with random weights (for tests): "
                 "it tracks progress within this run but means nothing outside it.")
