@@ -4,14 +4,14 @@
 
 # %% auto #0
 __all__ = ['DEFAULT_GUIDANCE_SCALE', 'SAMPLERS', 'TIME_GRIDS', 'diffusion_schedule', 'split_prediction', 'prediction_targets',
-           'fresh_noise_rates', 'ddim_step', 'DiffusionModel', 'normalize', 'denormalize', 'Sampler',
-           'register_sampler', 'network_evaluations', 'steps_for_evaluations', 'check_sampler', 'grid_times',
-           'sampler_loop', 'diffusion_loop', 'diffusion_path', 'sample', 'guided_denoiser', 'check_guidance_scale',
-           'load_diffusion_model']
+           'fresh_noise_rates', 'ddim_step', 'DiffusionModel', 'normalize', 'denormalize', 'log_snr', 'log_snr_times',
+           'training_times', 'loss_weights', 'Sampler', 'register_sampler', 'network_evaluations',
+           'steps_for_evaluations', 'check_sampler', 'grid_times', 'sampler_loop', 'diffusion_loop', 'diffusion_path',
+           'sample', 'guided_denoiser', 'check_guidance_scale', 'load_diffusion_model']
 
 # %% ../nbs/04_diffusion.ipynb #da5fecdf
 from . import sampling_compiler_options
-from .config import DDIMConfig, get_config, PREDICTION_TARGETS
+from .config import DDIMConfig, get_config, PREDICTION_TARGETS, LOSS_WEIGHTINGS, NOISE_LEVELS
 from .runs import RunFolder
 from .unet import network_from_config
 from dataclasses import asdict, dataclass
@@ -241,12 +241,42 @@ def _model_ema_denoise(model, ema_values, noisy_images, noise_rates, signal_rate
     predictions, _ = model.ema_network.stateless_call([], ema_values, model.network_inputs(noisy_images, noise_rates, classes), training=False)
     return split_prediction(noisy_images, ops.cast(predictions, noisy_images.dtype), noise_rates, signal_rates, model.config.prediction_target)
 
+# %% ../nbs/04_diffusion.ipynb #b25ced89
+def log_snr(signal_rates):
+    "The log signal-to-noise ratio of `signal_rates` on the unit circle."
+    return 2 * np.log(signal_rates / np.sqrt(1 - np.square(signal_rates)))
+
+def log_snr_times(log_snrs, min_signal_rate=DDIMConfig.min_signal_rate, max_signal_rate=DDIMConfig.max_signal_rate):
+    "The diffusion times at which `diffusion_schedule` has the log-SNRs `log_snrs`."
+    start_angle, end_angle = np.arccos(max_signal_rate), np.arccos(min_signal_rate)
+    return (ops.arctan(ops.exp(-0.5 * log_snrs)) - start_angle) / (end_angle - start_angle)
+
+def training_times(key, shape, dtype="float32", config=DDIMConfig()):
+    "Diffusion times of `shape` for training images, drawn as `config.noise_levels` says."
+    if config.noise_levels == "uniform": return jax.random.uniform(key, shape, dtype)
+    if config.noise_levels != "log_normal":
+        raise ValueError(f"Unknown noise_levels {config.noise_levels!r}: choose one of {', '.join(NOISE_LEVELS)}.")
+    highest, lowest = log_snr(config.max_signal_rate), log_snr(config.min_signal_rate)
+    mean, std = config.log_snr_mean, config.log_snr_std
+    standard = jax.random.truncated_normal(key, (lowest - mean) / std, (highest - mean) / std, shape, dtype)
+    return ops.clip(log_snr_times(mean + std * standard, config.min_signal_rate, config.max_signal_rate), 0.0, 1.0)
+
+def loss_weights(noise_rates, signal_rates, config=DDIMConfig()):
+    "The loss weight of each image at `noise_rates` and `signal_rates`: 1, or Min-SNR-γ's weight of the absolute image error."
+    if config.loss_weighting == "none": return ops.ones_like(noise_rates)
+    if config.loss_weighting != "min_snr":
+        raise ValueError(f"Unknown loss_weighting {config.loss_weighting!r}: choose one of {', '.join(LOSS_WEIGHTINGS)}.")
+    snrs = (signal_rates / noise_rates) ** 2
+    image_error_weights = {"noise": ops.sqrt(snrs), "velocity": 1 / noise_rates, "image": ops.ones_like(snrs)}[config.prediction_target]
+    return ops.sqrt(ops.minimum(snrs, config.min_snr_gamma)) / image_error_weights
+
 # %% ../nbs/04_diffusion.ipynb #30271349
-def _noisy_batch(images, key, schedule):
-    "Noise, noise rates, signal rates and noisy images for a batch of normalised `images`."
+def _noisy_batch(images, key, schedule, draw_times=None):
+    "Noise, noise rates, signal rates and noisy images for a batch of normalised `images`, at times from `draw_times` (uniform if None)."
     noise_key, time_key = jax.random.split(key)
     noises = jax.random.normal(noise_key, images.shape, images.dtype)
-    diffusion_times = jax.random.uniform(time_key, (images.shape[0], 1, 1, 1), images.dtype)
+    shape = (images.shape[0], 1, 1, 1)
+    diffusion_times = jax.random.uniform(time_key, shape, images.dtype) if draw_times is None else draw_times(time_key, shape, images.dtype)
     noise_rates, signal_rates = schedule(diffusion_times)
     return noises, noise_rates, signal_rates, signal_rates * images + noise_rates * noises
 
@@ -281,8 +311,10 @@ def _model_train_step(model, state, data):
     mean, variance = model.normalizer_statistics(non_trainable_values)
     images = normalize(images, mean, variance)
     seed, step_key = jax.random.split(non_trainable_values[positions["seed"]])
-    noises, noise_rates, signal_rates, noisy_images = _noisy_batch(images, step_key, model.schedule)
+    noises, noise_rates, signal_rates, noisy_images = _noisy_batch(images, step_key, model.schedule,
+                                                                   functools.partial(training_times, config=model.config))
     targets = prediction_targets(images, noises, noise_rates, signal_rates, model.config.prediction_target)
+    weights = loss_weights(noise_rates, signal_rates, model.config)[..., 0]
     if classes is not None: classes = model._dropped_classes(classes, jax.random.fold_in(step_key, 1))
     network_inputs = model.network_inputs(noisy_images, noise_rates, classes)
     batch_norm_values = [non_trainable_values[position] for position in positions["network_non_trainable"]]
@@ -291,7 +323,7 @@ def _model_train_step(model, state, data):
         predictions, new_batch_norm_values = model.network.stateless_call(
             network_values, batch_norm_values, network_inputs, training=True)
         pixel_errors = ops.mean(ops.abs(targets - ops.cast(predictions, targets.dtype)), axis=-1)
-        return ops.sum(pixel_errors), (predictions, new_batch_norm_values)
+        return ops.sum(weights * pixel_errors), (predictions, new_batch_norm_values)
 
     (_, (predictions, batch_norm_values)), gradients = jax.value_and_grad(summed_loss, has_aux=True)(trainable_values)
     trainable_values, optimizer_values = model.optimizer.stateless_apply(optimizer_values, gradients, trainable_values)
