@@ -9,7 +9,7 @@ __all__ = ['GENERATED_NAMES', 'USER_ERRORS', 'FLAG_NAMES', 'generate_images', 'r
 # %% ../nbs/11_cli.ipynb #2a9eec89
 from .config import DDIMConfig, PRESETS, add_config_arguments, config_from_arguments, in_flags
 from .runs import RunFolder, check_output_folder, default_run_dir, image_grid, save_png
-from .diffusion import SAMPLERS, DEFAULT_GUIDANCE_SCALE, check_sampler, check_guidance_scale, network_evaluations
+from .diffusion import SAMPLERS, DEFAULT_GUIDANCE_SCALE, check_sampler, check_guidance_scale, check_seed, network_evaluations
 from .training import train, is_writer, load_diffusion_model, saved_config
 from . import samplers  # registers the samplers of notebook 07 (heun, dpmpp_2m, ...)
 from .inversion import encode_folder, image_to_image_folder, generate_from_latents
@@ -54,6 +54,7 @@ def generate_images(source, out, num_images=16, diffusion_steps=20, eta=0.0, see
         classes = [classes] if isinstance(classes, (str, int)) else list(classes)
         if not classes: raise ValueError("classes is empty: name at least one class, or leave classes out.")
         check_guidance_scale(guidance_scale)
+    check_seed(seed, math.ceil(num_images * (1 if classes is None else len(classes)) / batch_size))  # seed, seed + 1, ...: one per batch
     earlier = _earlier_images(Path(out), overwrite)
     model = load_diffusion_model(source)
     if classes is not None and not model.config.num_classes:

@@ -7,7 +7,7 @@ __all__ = ['DEFAULT_GUIDANCE_SCALE', 'SAMPLERS', 'TIME_GRIDS', 'diffusion_schedu
            'fresh_noise_rates', 'ddim_step', 'DiffusionModel', 'normalize', 'denormalize', 'log_snr', 'log_snr_times',
            'training_times', 'loss_weights', 'Sampler', 'register_sampler', 'network_evaluations',
            'steps_for_evaluations', 'check_sampler', 'grid_times', 'sampler_loop', 'diffusion_loop', 'diffusion_path',
-           'sample', 'guided_denoiser', 'check_guidance_scale', 'load_diffusion_model']
+           'sample', 'guided_denoiser', 'check_seed', 'check_guidance_scale', 'load_diffusion_model']
 
 # %% ../nbs/04_diffusion.ipynb #da5fecdf
 from . import sampling_compiler_options
@@ -606,6 +606,13 @@ def _model_class_labels(model, classes, count):
         labels.append(label)
     return jnp.asarray(labels, "int32")
 
+def check_seed(seed, count=1):
+    "`seed` as an int, or a `ValueError` unless `seed` to `seed + count - 1` are all seeds JAX takes as they are (0 to 2**31 - 1)."
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= 2**31 - count:
+        raise ValueError(f"seed must be a whole number from 0 to {2**31 - count}"
+                         f"{f' (2**31 - {count}: one seed per batch)' if count > 1 else ''}, got {seed!r}.")
+    return int(seed)
+
 def check_guidance_scale(guidance_scale):
     "Raise a `ValueError` unless `guidance_scale` is a number of at least 0; returns it as a float."
     if (isinstance(guidance_scale, bool) or not isinstance(guidance_scale, (int, float, np.number))
@@ -622,7 +629,7 @@ def _model_generate(model, num_images=None, diffusion_steps=20, eta=0.0, seed=No
     eta = check_sampler(sampler, diffusion_steps, eta)
     if time_grid is not None: _check_time_grid(time_grid)
     if classes is not None: check_guidance_scale(guidance_scale)
-    seed = int(np.random.SeedSequence().generate_state(1)[0]) if seed is None else seed
+    seed = int(np.random.SeedSequence().generate_state(1)[0] % 2**31) if seed is None else check_seed(seed)
     noise_key, sampling_key = jax.random.split(jax.random.PRNGKey(seed))
     if initial_noise is None:
         if isinstance(num_images, bool) or not isinstance(num_images, (int, np.integer)) or num_images < 1:

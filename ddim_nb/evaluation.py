@@ -20,7 +20,7 @@ from .data import PETAL_FAMILIES, SYNTHETIC_SHAPE, draw_flowers
 from .kid import kid_from_features
 from .features import (FLOWER_WEIGHTS_PATH, PETAL_COUNTS, attribute_distances, attributes_from_outputs, flower_heads,
                               frechet_distance, precision_recall, predict_in_batches, preprocess_flowers)
-from .diffusion import (DEFAULT_GUIDANCE_SCALE, SAMPLERS, check_guidance_scale, check_sampler, load_diffusion_model,
+from .diffusion import (DEFAULT_GUIDANCE_SCALE, SAMPLERS, check_guidance_scale, check_sampler, check_seed, load_diffusion_model,
                                network_evaluations, steps_for_evaluations)
 from . import samplers  # registers the samplers of notebook 07 (heun, dpmpp_2m, dpmpp_2s)
 
@@ -103,8 +103,7 @@ def generate_for_evaluation(model, num_images, sampler="ddim", diffusion_steps=2
     "`num_images` images from `model`; a conditional model draws its classes in turn at `guidance_scale` (default 3)."
     num_images, batch_size = _check_count("num_images", num_images), _check_count("batch_size", batch_size)
     eta = check_sampler(sampler, diffusion_steps, eta)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**31 - num_images:
-        raise ValueError(f"seed must be a whole number from 0 to 2**31 - num_images, got {seed!r}.")
+    seed = check_seed(seed, math.ceil(num_images / batch_size))
     conditional = bool(model.config.num_classes)
     if guidance_scale is not None and not conditional:
         raise ValueError("guidance_scale is for class-conditional models, and this one is unconditional (num_classes=0): leave it out.")
