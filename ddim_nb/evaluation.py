@@ -49,14 +49,14 @@ def _check_count(name, value, least=1):
     return int(value)
 
 def _check_sizes(num_images, subsets):
-    "`subsets` as an int, or a `ValueError` unless `num_images` split into `subsets` give error bars of enough images."
+    "`num_images` and `subsets` as ints, or a `ValueError` unless `num_images` split into `subsets` give error bars of enough images."
     num_images = _check_count("num_images", num_images)
     if isinstance(subsets, bool) or not isinstance(subsets, (int, np.integer)) or subsets < 2:
         raise ValueError(f"subsets={subsets!r} cannot give error bars: use at least 2 subsets.")
     if num_images // subsets < MIN_SUBSET_SIZE:
         raise ValueError(f"num_images={num_images} in {subsets} subsets leaves {num_images // subsets} per subset, fewer than "
                          f"{MIN_SUBSET_SIZE}: use num_images of at least {MIN_SUBSET_SIZE * subsets}, or fewer subsets.")
-    return int(subsets)
+    return num_images, int(subsets)
 
 def _subset(readings, start, stop):
     return {"features": readings["features"][start:stop],
@@ -90,7 +90,8 @@ class FlowerYardstick:
     def measure(self, readings, subsets=5):
         "Each measure of `readings` (from `read`) against the real flowers: (mean, standard deviation) over `subsets` subsets."
         count = len(readings["features"])
-        subsets, size = _check_sizes(count, subsets), count // subsets
+        subsets = _check_sizes(count, subsets)[1]
+        size = count // subsets
         self.check_holds(count)
         parts = [_measures(_subset(self.real, start, start + size), _subset(readings, start, start + size))
                  for start in range(0, size * subsets, size)]
@@ -165,7 +166,7 @@ def evaluate_model(model, num_images=500, subsets=5, sampler="ddim", diffusion_s
                    batch_size=250, progress=True, yardstick=None, name="model"):
     "Measure `num_images` images of `model` (and as many real flowers, the floor) on the flower yardstick."
     _check_flower_model(model)
-    num_images, subsets = _check_count("num_images", num_images), _check_sizes(num_images, subsets)
+    num_images, subsets = _check_sizes(num_images, subsets)
     if yardstick is None: yardstick = FlowerYardstick(model.config.image_size, num_images)
     yardstick.check_holds(num_images)
     images = generate_for_evaluation(model, num_images, sampler, diffusion_steps, eta, guidance_scale, seed, batch_size, progress)
@@ -206,7 +207,7 @@ def rank_samplers(model, budgets=(5, 10, 20, 50), samplers=RANKED_SAMPLERS, num_
                   yardstick=None, converged_steps=200, progress=True):
     "A row per sampler and budget of network evaluations: the yardstick's measures and the RMS distance to the converged ODE answer."
     _check_flower_model(model)
-    num_images, subsets = _check_count("num_images", num_images), _check_sizes(num_images, subsets)
+    num_images, subsets = _check_sizes(num_images, subsets)
     for sampler in samplers:
         for budget in budgets: check_sampler(sampler, steps_for_evaluations(sampler, budget))
     if yardstick is None: yardstick = FlowerYardstick(model.config.image_size, num_images)

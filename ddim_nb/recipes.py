@@ -6,7 +6,7 @@
 __all__ = ['RECIPES', 'STUDY_MINUTES', 'TABLE_MEASURES', 'recipe_config', 'training_speed', 'budget_steps', 'study_results',
            'run_study', 'over_seeds', 'best_recipe', 'helpful_changes', 'study_table', 'real_floor', 'plot_study']
 
-# %% ../nbs/10b_recipes.ipynb #a1935e50
+# %% ../nbs/10b_recipes.ipynb #e7bde783
 import json
 import os
 import platform
@@ -22,7 +22,7 @@ import numpy as np
 import keras
 import matplotlib.pyplot as plt
 
-# %% ../nbs/10b_recipes.ipynb #d88e2e48
+# %% ../nbs/10b_recipes.ipynb #076764ea
 RECIPES = {
     "reference": {},
     "velocity": dict(prediction_target="velocity"),
@@ -43,7 +43,7 @@ def recipe_config(recipe, seed, preset="demo", recipes=RECIPES):
     overrides = {key: value for name in names for key, value in recipes[name].items()}
     return get_config(preset, seed=seed, **overrides)
 
-# %% ../nbs/10b_recipes.ipynb #d65dc22e
+# %% ../nbs/10b_recipes.ipynb #e62858d3
 def _training_data(config):
     from ddim_nb.data import get_datasets  # TensorFlow only for the input pipeline
     datasets = get_datasets(config)
@@ -69,7 +69,7 @@ def budget_steps(minutes, speed, chunk=50):
     "The training steps that `minutes` buy at `speed` steps per second, in whole chunks (at least one)."
     return max(chunk, int(round(minutes * 60 * speed / chunk)) * chunk)
 
-# %% ../nbs/10b_recipes.ipynb #4a1855c8
+# %% ../nbs/10b_recipes.ipynb #04162f65
 def _network_key(config):
     return json.dumps([config.image_size, config.widths, config.block_depth, config.batch_size, config.embedding_dims])
 
@@ -185,7 +185,7 @@ def helpful_changes(study, minutes, measure="fd"):
     if not np.isfinite(reference): raise ValueError(f"The study has no reference {measure} after {minutes} minutes to compare with.")
     return [recipe for recipe in RECIPES if recipe != "reference" and over_seeds(study, recipe, minutes, measure)[0] < reference]
 
-# %% ../nbs/10b_recipes.ipynb #2aeb0d39
+# %% ../nbs/10b_recipes.ipynb #6300f675
 TABLE_MEASURES = ("fd", "kid", "precision", "recall", "petals")
 "The measures `study_table` shows."
 
