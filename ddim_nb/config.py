@@ -82,6 +82,13 @@ class DDIMConfig:
     class_dropout: float = setting(0.1, "share of training labels replaced by 'no class', so that one network also learns to denoise "
                                         "without a class (guidance needs both), in [0, 1)")
     class_names: list[str] = setting([], "the names of the classes, filled in from the data set when training starts")
+    # distillation (notebook 10c): set by ddim-distill on the students it writes, never chosen for training on data
+    distilled_steps: int | None = setting(None, "the sampling steps a distilled student was trained for (none: a model "
+                                                "trained on data, which samples with any number)")
+    distillation_guidance: float | None = setting(None, "the guidance scale a class-conditional student has built in "
+                                                        "(none: unconditional, or not a student)")
+    teacher_guidance: float | None = setting(None, "the guidance scale a student's round applies to its teacher: the built-in "
+                                                   "scale in the first round, 1 after (its teacher has it built in)")
     # optimization
     batch_size: int = setting(64, "images per training step, over all devices and processes; at least 2 (KID)")
     ema: float = setting(0.999, "decay of the exponential moving average of the weights, in [0, 1)")
@@ -157,6 +164,14 @@ def validate_config(config):
         raise ValueError(f"num_classes must be 0 (unconditional), auto (the data set's classes) or a positive whole number, got {config.num_classes!r}.")
     if not 0 <= config.class_dropout < 1:
         raise ValueError(f"class_dropout must be in [0, 1), got {config.class_dropout}: the share of labels dropped in training, 0.1 in the guidance paper.")
+    if config.distilled_steps is not None and (isinstance(config.distilled_steps, bool)
+                                               or not isinstance(config.distilled_steps, int) or config.distilled_steps < 1):
+        raise ValueError(f"distilled_steps must be none or a positive whole number, got {config.distilled_steps!r}.")
+    for name in ("distillation_guidance", "teacher_guidance"):
+        value = getattr(config, name)
+        if value is not None and not (config.distilled_steps and 0 <= value < math.inf):
+            raise ValueError(f"{name} is a guidance scale of a distilled student, a number of at least 0 with "
+                             f"distilled_steps set, got {name}={value!r} and distilled_steps={config.distilled_steps!r}.")
     if config.class_names and config.num_classes != len(config.class_names):
         raise ValueError(f"class_names names {len(config.class_names)} classes, but num_classes={config.num_classes}: give one name per class.")
     if not config.kid_weights:
@@ -223,7 +238,7 @@ def _parse_num_classes(text):
 
 _FIELD_TYPES = {"validation_steps": _parse_optional_int, "data_dir": _parse_optional_str, "mixed_precision": _parse_bool,
                 "num_classes": _parse_num_classes}
-_NOT_FLAGS = ("class_names",)  # filled in by training, not chosen
+_NOT_FLAGS = ("class_names", "distilled_steps", "distillation_guidance", "teacher_guidance")  # filled in by training or ddim-distill, not chosen
 
 def _field_default(config_field):
     return config_field.default_factory() if config_field.default is dataclasses.MISSING else config_field.default

@@ -20,7 +20,8 @@ from .data import PETAL_FAMILIES, SYNTHETIC_SHAPE, draw_flowers
 from .kid import kid_from_features
 from .features import (FLOWER_WEIGHTS_PATH, PETAL_COUNTS, attribute_distances, attributes_from_outputs, flower_heads,
                               frechet_distance, precision_recall, predict_in_batches, preprocess_flowers)
-from .diffusion import (DEFAULT_GUIDANCE_SCALE, SAMPLERS, check_guidance_scale, check_sampler, check_seed, load_diffusion_model,
+from .diffusion import (SAMPLERS, check_guidance_scale, check_sampler, check_seed, default_guidance_scale, load_diffusion_model,
+                              
                                network_evaluations, steps_for_evaluations)
 from . import samplers  # registers the samplers of notebook 07 (heun, dpmpp_2m, dpmpp_2s)
 
@@ -101,14 +102,14 @@ class FlowerYardstick:
 # %% ../nbs/10a_evaluation.ipynb #bda8f70e
 def generate_for_evaluation(model, num_images, sampler="ddim", diffusion_steps=20, eta=0.0, guidance_scale=None, seed=0,
                             batch_size=250, progress=True):
-    "`num_images` images from `model`; a conditional model draws its classes in turn at `guidance_scale` (default 3)."
+    "`num_images` images from `model`; a conditional model draws its classes in turn at `guidance_scale` (default: `default_guidance_scale`, 3 unless a student has another built in)."
     num_images, batch_size = _check_count("num_images", num_images), _check_count("batch_size", batch_size)
     eta = check_sampler(sampler, diffusion_steps, eta)
     seed = check_seed(seed, math.ceil(num_images / batch_size))
     conditional = bool(model.config.num_classes)
     if guidance_scale is not None and not conditional:
         raise ValueError("guidance_scale is for class-conditional models, and this one is unconditional (num_classes=0): leave it out.")
-    guidance_scale = DEFAULT_GUIDANCE_SCALE if guidance_scale is None else check_guidance_scale(guidance_scale)
+    guidance_scale = default_guidance_scale(model.config) if guidance_scale is None else check_guidance_scale(guidance_scale)
     batches = math.ceil(num_images / batch_size)
     size = math.ceil(num_images / batches)  # equal batches: one compiled shape
     labels = np.arange(batches * size) % model.config.num_classes if conditional else None
@@ -172,9 +173,10 @@ def evaluate_model(model, num_images=500, subsets=5, sampler="ddim", diffusion_s
     images = generate_for_evaluation(model, num_images, sampler, diffusion_steps, eta, guidance_scale, seed, batch_size, progress)
     generated, floor = yardstick.read(images), yardstick.read(real_flowers(num_images, yardstick.image_size, FLOOR_SEED))
     conditional = bool(model.config.num_classes)
-    evaluations = network_evaluations(sampler, diffusion_steps) * (2 if conditional else 1)
+    guided = conditional and model.config.distillation_guidance is None  # a distilled student has its guidance built in (10c)
+    evaluations = network_evaluations(sampler, diffusion_steps) * (2 if guided else 1)
     settings = dict(model=str(name), sampler=sampler, diffusion_steps=diffusion_steps, network_evaluations=evaluations,
-                    eta=check_sampler(sampler, diffusion_steps, eta), guidance_scale=(DEFAULT_GUIDANCE_SCALE if guidance_scale is None else float(guidance_scale))
+                    eta=check_sampler(sampler, diffusion_steps, eta), guidance_scale=(default_guidance_scale(model.config) if guidance_scale is None else float(guidance_scale))
                     if conditional else None, num_images=num_images, subsets=subsets, seed=int(seed))
     real = _subset(yardstick.real, 0, num_images)
     return Evaluation(settings, yardstick.measure(generated, subsets), yardstick.measure(floor, subsets),

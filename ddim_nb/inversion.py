@@ -55,6 +55,11 @@ def compiled_encoder(model: DiffusionModel):
         model._samplers["encode"] = jax.jit(run, compiler_options=sampling_compiler_options())
     return model._samplers["encode"]
 
+def _check_not_student(model, what):
+    if model.config.distilled_steps:
+        raise ValueError(f"{what} runs the model at times a distilled student never learnt: it only takes its "
+                         f"{model.config.distilled_steps} steps from pure noise. Use its teacher.")
+
 def _checked_images(model, images):
     "`images` as float32, refused unless they are a batch of the model's size with pixel values in [0, 1]."
     images = np.asarray(images, "float32")
@@ -66,6 +71,7 @@ def _checked_images(model, images):
 def encode(model: DiffusionModel, images, diffusion_steps=20, fixed_point_iterations=3):
     "The latents of `images` (in [0, 1]): `model.generate(initial_noise=latents, diffusion_steps=diffusion_steps)` gives the images back."
     check_sampler("ddim", diffusion_steps)
+    _check_not_student(model, "Encoding")
     if isinstance(fixed_point_iterations, bool) or not isinstance(fixed_point_iterations, (int, np.integer)) or fixed_point_iterations < 0:
         raise ValueError(f"fixed_point_iterations must be a whole number of at least 0, got {fixed_point_iterations!r}.")
     images = _checked_images(model, images)
@@ -87,6 +93,7 @@ def image_to_image(model: DiffusionModel, images, strength=0.6, diffusion_steps=
     "`images` (in [0, 1]) noised to time `strength`, then denoised by `sampler` with the steps left: new images in [0, 1]."
     strength = _check_strength(strength)
     eta = check_sampler(sampler, diffusion_steps, eta)
+    _check_not_student(model, "Image-to-image")
     images = _checked_images(model, images)
     steps = image_to_image_steps(strength, diffusion_steps)
     if steps == 0: return images.copy()

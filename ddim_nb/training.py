@@ -12,7 +12,7 @@ from . import cpu_tuning
 from .config import DDIMConfig, get_config, save_config, load_config, kid_network
 from .runs import RunFolder, write_atomically, check_output_folder, default_run_dir, finished_message, read_history
 from .runs import image_grid, save_png
-from .diffusion import DiffusionModel, DEFAULT_GUIDANCE_SCALE, load_diffusion_model
+from .diffusion import DiffusionModel, load_diffusion_model
 from .kid import KID, imagenet_weights_path
 import contextlib
 import csv
@@ -70,8 +70,7 @@ class Checkpoints(keras.callbacks.Callback):
 # %% ../nbs/05_training.ipynb #4fbf46a3
 class SampleGrid(keras.callbacks.Callback):
     "Save a grid of images generated from a fixed seed by the EMA network after each epoch; for a conditional model, a row per class (at most `max_class_rows`)."
-    def __init__(self, folder, diffusion_steps, seed=0, rows=3, columns=6, max_class_rows=10,
-                 guidance_scale=DEFAULT_GUIDANCE_SCALE):
+    def __init__(self, folder, diffusion_steps, seed=0, rows=3, columns=6, max_class_rows=10, guidance_scale=None):
         super().__init__()
         self.folder, self.diffusion_steps, self.seed, self.rows, self.columns = Path(folder), diffusion_steps, seed, rows, columns
         self.max_class_rows, self.guidance_scale = max_class_rows, guidance_scale
@@ -173,8 +172,8 @@ def _save_config_epochs(run, epochs):
 
 # %% ../nbs/05_training.ipynb #b6eae2a8
 def train(config: DDIMConfig = None, run_dir=None, resume=False, callbacks=(), verbose=1,
-          coordinator_address=None, num_processes=None, process_id=None):
-    "Train a `DiffusionModel` into the run folder `run_dir`, or continue the run there if `resume`; returns the `RunFolder`."
+          coordinator_address=None, num_processes=None, process_id=None, start_from=None):
+    "Train a `DiffusionModel` into the run folder `run_dir`, or continue the run there if `resume`; a new run starts from the weights of the model `start_from` if given (a distillation round, notebook 10c); returns the `RunFolder`."
     if resume:
         config, run, _ = _resumed_run(config, run_dir)
         if run.is_finished(config.epochs):
@@ -199,7 +198,7 @@ def train(config: DDIMConfig = None, run_dir=None, resume=False, callbacks=(), v
         run.path.mkdir(parents=True, exist_ok=True)
         if resume: _save_config_epochs(run, config.epochs)
         else: save_config(config, run.config)
-    try: return _fit(config, run, resume, datasets, kid, steps_per_epoch, callbacks, verbose if is_writer() else 0)
+    try: return _fit(config, run, resume, datasets, kid, steps_per_epoch, callbacks, verbose if is_writer() else 0, start_from)
     except BaseException as error:
         if not resume and is_writer() and not run.last_checkpoint.is_file():
             for path in run.path.iterdir(): shutil.rmtree(path) if path.is_dir() else path.unlink()
@@ -212,7 +211,21 @@ def train(config: DDIMConfig = None, run_dir=None, resume=False, callbacks=(), v
         raise
 
 # %% ../nbs/05_training.ipynb #079e8d56
-def _fit(config, run, resume, datasets, kid, steps_per_epoch, callbacks, verbose):
+def _started_model(config, datasets, start_from=None):
+    "A new model of `config`: its normaliser adapted to the data, or with the normaliser and EMA weights of `start_from` in every network it has."
+    model = DiffusionModel(config)
+    if start_from is None and config.distilled_steps:
+        raise ValueError(f"A distilled student (distilled_steps={config.distilled_steps}) starts from its teacher, and none was given: "
+                         f"continue the distillation with ddim-distill (or distill), which passes it.")
+    if start_from is None:
+        model.normalizer.adapt(datasets.normalization.batch(256))
+        return model
+    model.normalizer.set_weights(start_from.normalizer.get_weights())
+    for network in (model.network, model.ema_network, model.teacher_network):
+        if network is not None: network.set_weights(start_from.ema_network.get_weights())
+    return model
+
+def _fit(config, run, resume, datasets, kid, steps_per_epoch, callbacks, verbose, start_from=None):
     "Build or load the model of `run` and train it for the remaining epochs."
     if resume and run.last_checkpoint.is_file():
         model = keras.saving.load_model(run.last_checkpoint, safe_mode=True)
@@ -223,8 +236,7 @@ def _fit(config, run, resume, datasets, kid, steps_per_epoch, callbacks, verbose
     else:
         initial_epoch = 0
         if is_writer(): run.history.unlink(missing_ok=True)
-        model = DiffusionModel(config)
-        model.normalizer.adapt(datasets.normalization.batch(256))
+        model = _started_model(config, datasets, start_from)
         model.compile(kid=kid)
     kid_history = read_history(run.history).get("val_kid", [])
     with _output_folder(run) as outputs, ctrl_c_between_batches() as stop_after_ctrl_c:
@@ -232,7 +244,7 @@ def _fit(config, run, resume, datasets, kid, steps_per_epoch, callbacks, verbose
                             validation_data=datasets.validation,
                             callbacks=[keras.callbacks.TerminateOnNaN(),
                                        keras.callbacks.CSVLogger(str(outputs.history), append=True),
-                                       SampleGrid(outputs.samples, config.plot_diffusion_steps, seed=config.seed),
+                                       SampleGrid(outputs.samples, config.distilled_steps or config.plot_diffusion_steps, seed=config.seed),
                                        Curves(outputs),
                                        keras.callbacks.TensorBoard(str(outputs.tensorboard), write_graph=False),
                                        Checkpoints(outputs, best=min(kid_history, default=math.inf)),  # last: a checkpoint means its epoch's files are there

@@ -146,7 +146,7 @@ def test_help_explains_every_flag():
         assert expected in text, expected
     from ddim_nb.config import DDIMConfig
     from dataclasses import fields
-    assert text.count("(default: ") == len(fields(DDIMConfig)) - 1 + 2  # the config fields but class_names, --preset and --run-dir
+    assert text.count("(default: ") == len(fields(DDIMConfig)) - 4 + 2  # the config fields but the 4 filled in (class_names, three of a student), --preset, --run-dir
 
 
 # 8. A quiet console, and Ctrl-C in one line.
