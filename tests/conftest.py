@@ -27,7 +27,7 @@ def run_main(program, *arguments, cwd=None):
     import contextlib, io
     from ddim_nb import cli
     main = {"ddim-train": cli.train_main, "ddim-generate": cli.generate_main, "ddim-encode": cli.encode_main,
-            "ddim-evaluate": cli.evaluate_main}[program]
+            "ddim-evaluate": cli.evaluate_main, "ddim-distill": cli.distill_main}[program]
     with contextlib.chdir(cwd or os.getcwd()), contextlib.redirect_stdout(io.StringIO()) as out, \
             contextlib.redirect_stderr(io.StringIO()) as err:
         try: code = main([str(argument) for argument in arguments]) or 0

@@ -75,3 +75,18 @@ def test_classes_must_exist_in_the_data(class_folder, tmp_path):
     assert result.returncode == 1, result.stderr[-2000:]
     assert "--num-classes 3, but the data set has 2 classes (blues, pinks): use --num-classes auto or --num-classes 2." in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_a_conditional_model_is_distilled_at_a_fixed_guidance(conditional_run, tmp_path):
+    "The student learns the teacher's guided predictions (guidance 3 unless told) and samples a class with them built in."
+    result = run_main("ddim-distill", str(conditional_run[0]), "--steps", "2", "--teacher-steps", "4", "--epochs-per-round", "1",
+                      "--run-dir", str(tmp_path / "student"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = json.loads((tmp_path / "student" / "config.json").read_text())
+    assert (config["distilled_steps"], config["distillation_guidance"], config["class_names"]) == (2, 3.0, ["blues", "pinks"])
+    generated = run_main("ddim-generate", str(tmp_path / "student"), "--class", "pinks", "--steps", "2", "--num-images", "2",
+                         "--out", str(tmp_path / "out"))
+    assert generated.returncode == 0, generated.stderr[-3000:]
+    refused = run_main("ddim-generate", str(tmp_path / "student"), "--class", "pinks", "--steps", "2", "--guidance", "5",
+                       "--out", str(tmp_path / "other"))
+    assert refused.returncode == 1 and "This student has guidance 3 built in, got --guidance 5" in refused.stderr
