@@ -10,7 +10,7 @@ __all__ = ['GENERATED_NAMES', 'USER_ERRORS', 'FLAG_NAMES', 'generate_images', 'r
 from .config import DDIMConfig, PRESETS, add_config_arguments, config_from_arguments, in_flags, load_config
 from .runs import RunFolder, check_output_folder, default_run_dir, image_grid, save_png
 from .diffusion import (SAMPLERS, DEFAULT_GUIDANCE_SCALE, check_sampler, check_guidance_scale, check_seed, check_student_settings,
-                               default_guidance_scale, network_evaluations)
+                               default_guidance_scale, guidance_evaluations, network_evaluations)
 from .training import train, is_writer, load_diffusion_model, saved_config
 from . import samplers  # registers the samplers of notebook 07 (heun, dpmpp_2m, ...)
 from .inversion import encode_folder, image_to_image_folder, generate_from_latents
@@ -233,8 +233,7 @@ def generate_main(argv=None):
                                  arguments.seed, arguments.batch_size, sampler=arguments.sampler,
                                  overwrite=arguments.overwrite, classes=arguments.classes, **guidance)
         config = _model_config(arguments.model)
-        guided = arguments.classes and config.distillation_guidance is None  # a student has its guidance built in: one evaluation
-        evaluations = network_evaluations(arguments.sampler, arguments.steps) * (2 if guided else 1)
+        evaluations = network_evaluations(arguments.sampler, arguments.steps) * guidance_evaluations(config, bool(arguments.classes))
         scale = guidance.get("guidance_scale", default_guidance_scale(config))
         of_classes = f" of {', '.join(arguments.classes)} at guidance {scale:g}" if arguments.classes else ""
         print(f"Wrote {len(images)} images{of_classes} and grid.png to {arguments.out} "

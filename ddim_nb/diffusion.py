@@ -8,7 +8,7 @@ __all__ = ['DEFAULT_GUIDANCE_SCALE', 'SAMPLERS', 'TIME_GRIDS', 'diffusion_schedu
            'training_times', 'image_error_weights', 'loss_weights', 'Sampler', 'register_sampler',
            'network_evaluations', 'steps_for_evaluations', 'check_sampler', 'grid_times', 'sampler_loop',
            'diffusion_loop', 'diffusion_path', 'sample', 'guided_denoiser', 'check_student_settings', 'check_seed',
-           'check_guidance_scale', 'default_guidance_scale', 'load_diffusion_model']
+           'check_guidance_scale', 'default_guidance_scale', 'guidance_evaluations', 'load_diffusion_model']
 
 # %% ../nbs/04_diffusion.ipynb #da5fecdf
 from . import sampling_compiler_options
@@ -321,7 +321,8 @@ def _model_train_step(model, state, data):
     images = normalize(images, mean, variance)
     seed, step_key = jax.random.split(non_trainable_values[positions["seed"]])
     if classes is not None: classes = model._dropped_classes(classes, jax.random.fold_in(step_key, 1))
-    if model.config.distilled_steps:  # a student learns what its teacher does in two steps (notebook 10c)
+    if model.config.distilled_steps:  # a student learns what its teacher does in two steps (notebook 10c): the images and noises
+        # it is asked for are the teacher's, not the data's
         noises, noise_rates, signal_rates, noisy_images, images, weights = model.student_batch(images, classes, step_key, non_trainable_values)
     else:
         noises, noise_rates, signal_rates, noisy_images = _noisy_batch(images, step_key, model.schedule,
@@ -653,6 +654,10 @@ _check_guidance_scale = check_guidance_scale  # the name other modules import
 def default_guidance_scale(config):
     "The guidance scale a model of `config` asks for a class with unless told: a distilled student's built-in one, else `DEFAULT_GUIDANCE_SCALE`."
     return DEFAULT_GUIDANCE_SCALE if config.distillation_guidance is None else config.distillation_guidance
+
+def guidance_evaluations(config, with_classes):
+    "Network evaluations per denoising of a model of `config`: 2 when guidance asks it for classes (with and without), else 1 (a student has its guidance built in)."
+    return 2 if with_classes and config.distillation_guidance is None else 1
 
 def _model_generate(model, num_images=None, diffusion_steps=20, eta=0.0, seed=None, initial_noise=None, sampler="ddim", time_grid=None,
              classes=None, guidance_scale=None):

@@ -88,7 +88,7 @@ def halving_rounds(teacher_steps, steps):
                          f"choose one of {', '.join(map(str, reachable))}.")
     return [teacher_steps >> halvings for halvings in range(1, ratio.bit_length())]
 
-# %% ../nbs/10c_distillation.ipynb #0167f903
+# %% ../nbs/10c_distillation.ipynb #bd5be88b
 def teacher_steps_of(config, teacher_steps=None):
     "The steps the teacher of `config` samples with: a student's own, else `teacher_steps` (default `DEFAULT_TEACHER_STEPS`)."
     if config.distilled_steps:
@@ -111,15 +111,17 @@ def round_configs(config, steps, teacher_steps=None, epochs_per_round=2, learnin
         if built_in is not None and guidance_scale != built_in:
             raise ValueError(f"The teacher is a student with guidance {built_in:g} built in, got guidance_scale={guidance_scale:g}: "
                              f"leave guidance_scale out.")
-    guidance = (None if not config.num_classes else built_in if built_in is not None
-                else DEFAULT_GUIDANCE_SCALE if guidance_scale is None else float(guidance_scale))
+    if not config.num_classes: guidance = None
+    elif built_in is not None: guidance = built_in  # a student distilled further keeps its guidance
+    else: guidance = DEFAULT_GUIDANCE_SCALE if guidance_scale is None else float(guidance_scale)
+    def teacher_guidance(index):  # only a teacher trained on data is guided; a student's teacher has the guidance built in
+        return None if guidance is None else guidance if index == 0 and built_in is None else 1.0
     return [dataclasses.replace(config, distilled_steps=round_steps, epochs=epochs_per_round,
                                 learning_rate=config.learning_rate if learning_rate is None else learning_rate,
-                                distillation_guidance=guidance,
-                                teacher_guidance=None if guidance is None else guidance if index == 0 and built_in is None else 1.0)
+                                distillation_guidance=guidance, teacher_guidance=teacher_guidance(index))
             for index, round_steps in enumerate(rounds)]
 
-# %% ../nbs/10c_distillation.ipynb #a1a74b2c
+# %% ../nbs/10c_distillation.ipynb #939f5fd5
 DISTILLATION_FILE = "distillation.json"
 "The record a distillation keeps in its run folder: its settings, and each round's folder and minutes."
 
@@ -170,7 +172,7 @@ def distill(teacher, run_dir, steps=4, teacher_steps=None, epochs_per_round=2, l
                     record["minutes"][str(config.distilled_steps)] = round(
                         record["minutes"].get(str(config.distilled_steps), 0.0) + (time.monotonic() - started) / 60, 2)
                     _save_record(run_dir, record)
-        previous = load_diffusion_model(folder.last_checkpoint)
+        if index + 1 < len(configs): previous = load_diffusion_model(folder.last_checkpoint)  # the next round's teacher
     for name in ("last_checkpoint", "last_epochs"): _copy_file(getattr(folder, name), getattr(run, name))
     _copy_file(folder.config, run.config)
     labels, rows = rounds_rows(run_dir)

@@ -20,7 +20,8 @@ from .data import PETAL_FAMILIES, SYNTHETIC_SHAPE, draw_flowers
 from .kid import kid_from_features
 from .features import (FLOWER_WEIGHTS_PATH, PETAL_COUNTS, attribute_distances, attributes_from_outputs, flower_heads,
                               frechet_distance, precision_recall, predict_in_batches, preprocess_flowers)
-from .diffusion import (SAMPLERS, check_guidance_scale, check_sampler, check_seed, default_guidance_scale, load_diffusion_model,
+from .diffusion import (SAMPLERS, check_guidance_scale, check_sampler, check_seed, default_guidance_scale, guidance_evaluations,
+                               load_diffusion_model,
                               
                                network_evaluations, steps_for_evaluations)
 from . import samplers  # registers the samplers of notebook 07 (heun, dpmpp_2m, dpmpp_2s)
@@ -173,8 +174,7 @@ def evaluate_model(model, num_images=500, subsets=5, sampler="ddim", diffusion_s
     images = generate_for_evaluation(model, num_images, sampler, diffusion_steps, eta, guidance_scale, seed, batch_size, progress)
     generated, floor = yardstick.read(images), yardstick.read(real_flowers(num_images, yardstick.image_size, FLOOR_SEED))
     conditional = bool(model.config.num_classes)
-    guided = conditional and model.config.distillation_guidance is None  # a distilled student has its guidance built in (10c)
-    evaluations = network_evaluations(sampler, diffusion_steps) * (2 if guided else 1)
+    evaluations = network_evaluations(sampler, diffusion_steps) * guidance_evaluations(model.config, conditional)
     settings = dict(model=str(name), sampler=sampler, diffusion_steps=diffusion_steps, network_evaluations=evaluations,
                     eta=check_sampler(sampler, diffusion_steps, eta), guidance_scale=(default_guidance_scale(model.config) if guidance_scale is None else float(guidance_scale))
                     if conditional else None, num_images=num_images, subsets=subsets, seed=int(seed))
@@ -214,7 +214,7 @@ def rank_samplers(model, budgets=(5, 10, 20, 50), samplers=RANKED_SAMPLERS, num_
         for budget in budgets: check_sampler(sampler, steps_for_evaluations(sampler, budget))
     if yardstick is None: yardstick = FlowerYardstick(model.config.image_size, num_images)
     yardstick.check_holds(num_images)
-    per_step = 2 if model.config.num_classes else 1  # guidance evaluates the network twice
+    per_step = guidance_evaluations(model.config, bool(model.config.num_classes))
     generate = lambda sampler, steps: generate_for_evaluation(model, num_images, sampler, steps, seed=seed, batch_size=batch_size,
                                                               progress=False)
     converged = generate("dpmpp_2m", converged_steps)

@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 from .config import get_config
-from .diffusion import DiffusionModel, load_diffusion_model
+from .diffusion import load_diffusion_model
+from .training import _started_model
 from .evaluation import FlowerYardstick, evaluate_model
 from .runs import write_atomically
 
@@ -51,8 +52,7 @@ def _training_data(config):
 
 def _new_model(config, normalization):
     keras.utils.set_random_seed(config.seed)
-    model = DiffusionModel(config)
-    model.normalizer.adapt(normalization.batch(256))
+    model = _started_model(config, normalization)
     model.compile()
     return model
 

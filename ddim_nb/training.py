@@ -211,14 +211,14 @@ def train(config: DDIMConfig = None, run_dir=None, resume=False, callbacks=(), v
         raise
 
 # %% ../nbs/05_training.ipynb #079e8d56
-def _started_model(config, datasets, start_from=None):
-    "A new model of `config`: its normaliser adapted to the data, or with the normaliser and EMA weights of `start_from` in every network it has."
+def _started_model(config, normalization, start_from=None):
+    "A new model of `config`: its normaliser adapted to the images of `normalization` (a data set), or with the normaliser and EMA weights of `start_from` in every network it has."
     model = DiffusionModel(config)
     if start_from is None and config.distilled_steps:
         raise ValueError(f"A distilled student (distilled_steps={config.distilled_steps}) starts from its teacher, and none was given: "
                          f"continue the distillation with ddim-distill (or distill), which passes it.")
     if start_from is None:
-        model.normalizer.adapt(datasets.normalization.batch(256))
+        model.normalizer.adapt(normalization.batch(256))
         return model
     model.normalizer.set_weights(start_from.normalizer.get_weights())
     for network in (model.network, model.ema_network, model.teacher_network):
@@ -236,7 +236,7 @@ def _fit(config, run, resume, datasets, kid, steps_per_epoch, callbacks, verbose
     else:
         initial_epoch = 0
         if is_writer(): run.history.unlink(missing_ok=True)
-        model = _started_model(config, datasets, start_from)
+        model = _started_model(config, datasets.normalization, start_from)
         model.compile(kid=kid)
     kid_history = read_history(run.history).get("val_kid", [])
     with _output_folder(run) as outputs, ctrl_c_between_batches() as stop_after_ctrl_c:
