@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['DEFAULT_GUIDANCE_SCALE', 'SAMPLERS', 'TIME_GRIDS', 'diffusion_schedule', 'split_prediction', 'prediction_targets',
            'fresh_noise_rates', 'ddim_step', 'DiffusionModel', 'normalize', 'denormalize', 'log_snr', 'log_snr_times',
-           'training_times', 'image_error_weights', 'loss_weights', 'Sampler', 'register_sampler',
+           'training_times', 'image_error_weights', 'loss_weights', 'learning_rate_of', 'Sampler', 'register_sampler',
            'network_evaluations', 'steps_for_evaluations', 'check_sampler', 'grid_times', 'sampler_loop',
            'diffusion_loop', 'diffusion_path', 'sample', 'guided_denoiser', 'check_student_settings', 'check_seed',
            'check_guidance_scale', 'default_guidance_scale', 'guidance_evaluations', 'load_diffusion_model']
@@ -366,10 +366,20 @@ def _model_update_losses(model, metric_values, noises, pred_noises, images, pred
     return logs, metric_values
 
 # %% ../nbs/04_diffusion.ipynb #6252ea3f
+def learning_rate_of(config):
+    "AdamW's learning rate for `config`: its `learning_rate`, or the warmup-then-cosine schedule that reaches zero at `schedule_steps`."
+    if config.learning_rate_schedule == "constant": return config.learning_rate
+    if config.schedule_steps is None:
+        raise ValueError("The cosine schedule needs schedule_steps, the step at which it reaches zero: train fills it in from the "
+                         "run's epochs; give it when compiling a model outside train.")
+    warmup = config.warmup_steps
+    return keras.optimizers.schedules.CosineDecay(0.0 if warmup else config.learning_rate, config.schedule_steps - warmup,
+                                                  warmup_target=config.learning_rate if warmup else None, warmup_steps=warmup)
+
 def _model_compile(model, optimizer=None, kid=None, **kwargs):
     "Compile with AdamW from the config unless `optimizer` is given; `kid` is an optional KID metric for `test_step`."
     if optimizer is None:
-        optimizer = keras.optimizers.AdamW(learning_rate=model.config.learning_rate, weight_decay=model.config.weight_decay)
+        optimizer = keras.optimizers.AdamW(learning_rate=learning_rate_of(model.config), weight_decay=model.config.weight_decay)
     model.kid = kid
     super(DiffusionModel, model).compile(optimizer=optimizer, **kwargs)
 

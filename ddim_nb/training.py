@@ -151,9 +151,15 @@ def _resumed_run(config, run_dir):
     try: saved = load_config(run.config)
     except (ValueError, TypeError) as error: raise ValueError(f"The run's saved config cannot be used: {error} Restore {run.config}, or start a new run.") from None
     config = saved if config is None else config
+    if config.learning_rate_schedule == saved.learning_rate_schedule == "cosine" and config.schedule_steps is None:
+        config = dataclasses.replace(config, schedule_steps=saved.schedule_steps)  # train filled it in
     if dataclasses.replace(config, epochs=saved.epochs) != saved:
         raise ValueError(f"A resumed run keeps the config in {run.config}; only epochs may change.")
     done = run.finished_epochs()
+    if saved.learning_rate_schedule == "cosine" and config.epochs != saved.epochs:
+        raise ValueError(f"{run.path} is a run of {saved.epochs} epochs whose cosine learning rate reaches zero at its last step "
+                         f"(schedule_steps={saved.schedule_steps}), so it cannot run for epochs={config.epochs}: resume it with its "
+                         f"own epochs, or start a new run.")
     if config.epochs < max(done, saved.epochs):
         raise ValueError(f"{run.path} is a run of {saved.epochs} epochs with {done} finished: a resumed run's epochs can only grow, "
                          f"got epochs={config.epochs}.")
@@ -193,6 +199,8 @@ def train(config: DDIMConfig = None, run_dir=None, resume=False, callbacks=(), v
         print(f"Class-conditional: {config.num_classes} classes ({', '.join(config.class_names[:10])}{', ...' if config.num_classes > 10 else ''}).", flush=True)
     kid = _kid_metric(config)  # builds Keras variables: every process at once
     steps_per_epoch = datasets.train_images * config.dataset_repetitions // config.batch_size
+    if config.learning_rate_schedule == "cosine" and config.schedule_steps is None:  # the schedule ends with the run
+        config = dataclasses.replace(config, schedule_steps=config.epochs * steps_per_epoch)
     created = not resume and not run.path.exists()
     if is_writer():
         run.path.mkdir(parents=True, exist_ok=True)

@@ -41,6 +41,10 @@ def draw_folder(folder, count, size=24, seed=9):
     (["--kid-weights", "imagenet"], "--kid-encoder 'small' has random weights only, got --kid-weights imagenet"),
     (["--kid-image-size", "10"], "--kid-image-size must be at least 75 (the smallest input of KID's InceptionV3), got 10."),
     (["--batch-size", "1"], "--batch-size must be at least 2, got 1: KID compares each validation batch"),
+    (["--warmup-steps", "100"], "--warmup-steps 100 is the warmup of the cosine schedule, and --learning-rate-schedule is constant: "
+                                "set --learning-rate-schedule cosine, or leave --warmup-steps out."),
+    (["--learning-rate-schedule", "cosine", "--warmup-steps", "1000"],
+     "The cosine schedule must end after its warmup: this run's ends at step 16, got --warmup-steps 1000: train for more epochs"),
 ])
 def test_a_failed_start_leaves_nothing_behind(arguments, message, tmp_path):
     draw_folder(tmp_path / "few", 10)
@@ -146,7 +150,8 @@ def test_help_explains_every_flag():
         assert expected in text, expected
     from ddim_nb.config import DDIMConfig
     from dataclasses import fields
-    assert text.count("(default: ") == len(fields(DDIMConfig)) - 4 + 2  # the config fields but the 4 filled in (class_names, three of a student), --preset, --run-dir
+    from ddim_nb.config import _NOT_FLAGS
+    assert text.count("(default: ") == len(fields(DDIMConfig)) - len(_NOT_FLAGS) + 2  # the config fields but those filled in, --preset, --run-dir
 
 
 # 8. A quiet console, and Ctrl-C in one line.
