@@ -125,7 +125,7 @@ def _train_parser():
     parser.add_argument("--preset", help=f"starting config, one of {', '.join(PRESETS)} (default: demo, five minutes on a CPU)")
     parser.add_argument("--run-dir", type=Path, help="folder of the run (default: runs/<date>-<time>)")
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR",
-                        help="continue the run in RUN_DIR from its last checkpoint, with its saved config (only --epochs may be raised)")
+                        help="continue the run in RUN_DIR from its last checkpoint, with its saved config (only --epochs may be raised, and not for a cosine learning-rate schedule)")
     add_config_arguments(parser)
     _add_process_arguments(parser)
     return parser

@@ -141,7 +141,7 @@ def _check_schedule(config):
             raise ValueError(f"schedule_steps={steps} ends the cosine schedule, and learning_rate_schedule is constant: set "
                              f"learning_rate_schedule=cosine, or leave schedule_steps out.")
     if steps is not None and steps <= config.warmup_steps:
-        raise ValueError(f"The cosine schedule must end after its warmup: this run's ends at step {steps}, got "
+        raise ValueError(f"The cosine schedule must end after its warmup: it ends at step {steps} (a new run's last step), got "
                          f"warmup_steps={config.warmup_steps}: train for more epochs, or warm up for fewer steps.")
 
 def validate_config(config):
@@ -305,7 +305,7 @@ def _flag_with_value(flag, value):
 
 def in_flags(message, renamed=None):
     "`message` as a command-line user reads it: config fields and the names in `renamed` written as flags (`batch_size=7` -> `--batch-size 7`)."
-    names = {f.name: f.name for f in fields(DDIMConfig)} | (renamed or {})
+    names = {f.name: f.name for f in fields(DDIMConfig) if f.name not in _NOT_FLAGS} | (renamed or {})  # no flag to name for the rest
     for name, flag_name in sorted(names.items(), key=lambda item: -len(item[0])):
         flag = "--" + flag_name.replace("_", "-")
         message = re.sub(rf"(?<![\w./-]){name}=(?:'([^']*)'|([^\s,;:()']+?))(?=[\s,;:()]|\.(?:\s|$)|$)",

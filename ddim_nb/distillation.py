@@ -116,7 +116,8 @@ def round_configs(config, steps, teacher_steps=None, epochs_per_round=2, learnin
     else: guidance = DEFAULT_GUIDANCE_SCALE if guidance_scale is None else float(guidance_scale)
     def teacher_guidance(index):  # only a teacher trained on data is guided; a student's teacher has the guidance built in
         return None if guidance is None else guidance if index == 0 and built_in is None else 1.0
-    return [dataclasses.replace(config, distilled_steps=round_steps, epochs=epochs_per_round, schedule_steps=None,  # a round's own
+    return [dataclasses.replace(config, distilled_steps=round_steps, epochs=epochs_per_round,
+                                learning_rate_schedule="constant", warmup_steps=0, schedule_steps=None,  # rounds are short
                                 learning_rate=config.learning_rate if learning_rate is None else learning_rate,
                                 distillation_guidance=guidance, teacher_guidance=teacher_guidance(index))
             for index, round_steps in enumerate(rounds)]

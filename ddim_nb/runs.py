@@ -48,8 +48,11 @@ class RunFolder:
         return epochs > 0 and self.finished_epochs() >= epochs
 
 # %% ../nbs/00_runs.ipynb #0433a1c4
-def finished_message(run_dir, epochs):
-    "What `ddim-train --resume` says of a run in `run_dir` that has finished its `epochs`."
+def finished_message(run_dir, epochs, schedule="constant"):
+    "What `ddim-train --resume` says of a run in `run_dir` that has finished its `epochs` with the learning-rate `schedule`."
+    if schedule == "cosine":
+        return (f"{run_dir} has already finished its {epochs} epochs, and its cosine learning rate has reached zero; to train "
+                f"longer, start a new run with more epochs.")
     return f"{run_dir} has already finished its {epochs} epochs; to train longer, resume it with more epochs."
 
 def default_run_dir(now=None):

@@ -157,9 +157,9 @@ def _resumed_run(config, run_dir):
         raise ValueError(f"A resumed run keeps the config in {run.config}; only epochs may change.")
     done = run.finished_epochs()
     if saved.learning_rate_schedule == "cosine" and config.epochs != saved.epochs:
-        raise ValueError(f"{run.path} is a run of {saved.epochs} epochs whose cosine learning rate reaches zero at its last step "
-                         f"(schedule_steps={saved.schedule_steps}), so it cannot run for epochs={config.epochs}: resume it with its "
-                         f"own epochs, or start a new run.")
+        raise ValueError(f"{run.path} is a run of {saved.epochs} epochs whose cosine learning rate reaches zero at its last step, "
+                         f"step {saved.schedule_steps}, so it cannot run for epochs={config.epochs}: resume it without changing its "
+                         f"epochs, or start a new run.")
     if config.epochs < max(done, saved.epochs):
         raise ValueError(f"{run.path} is a run of {saved.epochs} epochs with {done} finished: a resumed run's epochs can only grow, "
                          f"got epochs={config.epochs}.")
@@ -183,7 +183,7 @@ def train(config: DDIMConfig = None, run_dir=None, resume=False, callbacks=(), v
     if resume:
         config, run, _ = _resumed_run(config, run_dir)
         if run.is_finished(config.epochs):
-            print(finished_message(run.path, config.epochs), flush=True)
+            print(finished_message(run.path, config.epochs, config.learning_rate_schedule), flush=True)
             return run
     else: config, run = _new_run(config, run_dir)
     start_processes(coordinator_address, num_processes, process_id)
@@ -199,7 +199,7 @@ def train(config: DDIMConfig = None, run_dir=None, resume=False, callbacks=(), v
         print(f"Class-conditional: {config.num_classes} classes ({', '.join(config.class_names[:10])}{', ...' if config.num_classes > 10 else ''}).", flush=True)
     kid = _kid_metric(config)  # builds Keras variables: every process at once
     steps_per_epoch = datasets.train_images * config.dataset_repetitions // config.batch_size
-    if config.learning_rate_schedule == "cosine" and config.schedule_steps is None:  # the schedule ends with the run
+    if config.learning_rate_schedule == "cosine" and not resume:  # the schedule ends with the run (known only now: it needs the data)
         config = dataclasses.replace(config, schedule_steps=config.epochs * steps_per_epoch)
     created = not resume and not run.path.exists()
     if is_writer():

@@ -44,7 +44,7 @@ def draw_folder(folder, count, size=24, seed=9):
     (["--warmup-steps", "100"], "--warmup-steps 100 is the warmup of the cosine schedule, and --learning-rate-schedule is constant: "
                                 "set --learning-rate-schedule cosine, or leave --warmup-steps out."),
     (["--learning-rate-schedule", "cosine", "--warmup-steps", "1000"],
-     "The cosine schedule must end after its warmup: this run's ends at step 16, got --warmup-steps 1000: train for more epochs"),
+     "The cosine schedule must end after its warmup: it ends at step 16 (a new run's last step), got --warmup-steps 1000: train for more epochs"),
 ])
 def test_a_failed_start_leaves_nothing_behind(arguments, message, tmp_path):
     draw_folder(tmp_path / "few", 10)
