@@ -7,6 +7,7 @@ __all__ = ['RECIPES', 'STUDY_MINUTES', 'TABLE_MEASURES', 'recipe_config', 'train
            'run_study', 'over_seeds', 'best_recipe', 'helpful_changes', 'study_table', 'real_floor', 'plot_study']
 
 # %% ../nbs/10b_recipes.ipynb #e7bde783
+import dataclasses
 import json
 import os
 import platform
@@ -30,6 +31,10 @@ RECIPES = {
     "log_normal": dict(noise_levels="log_normal"),
     "min_snr": dict(loss_weighting="min_snr"),
     "wide": dict(widths=[32, 64, 96]),
+    "batch_32": dict(batch_size=32),
+    "shallow": dict(block_depth=1),
+    "ema_0.999": dict(ema=0.999),
+    "cosine": dict(learning_rate_schedule="cosine", warmup_steps=100),
 }
 "The recipes compared: the demo preset (the reference's recipe at demo size) and one change each, as `DDIMConfig` overrides."
 
@@ -58,6 +63,7 @@ def _new_model(config, normalization):
 
 def training_speed(config, steps=200, warmup=20):
     "Training steps per second of `config`'s model on this machine, the compilation excluded."
+    config = dataclasses.replace(config, learning_rate_schedule="constant", warmup_steps=0, schedule_steps=None)  # the same cost per step
     train, normalization = _training_data(config)
     model = _new_model(config, normalization)
     model.fit(train, steps_per_epoch=warmup, epochs=1, verbose=0, shuffle=False)  # compiles
@@ -69,10 +75,21 @@ def budget_steps(minutes, speed, chunk=50):
     "The training steps that `minutes` buy at `speed` steps per second, in whole chunks (at least one)."
     return max(chunk, int(round(minutes * 60 * speed / chunk)) * chunk)
 
-# %% ../nbs/10b_recipes.ipynb #04162f65
 def _network_key(config):
     return json.dumps([config.image_size, config.widths, config.block_depth, config.batch_size, config.embedding_dims])
 
+def _study_speed(study, config, preset):
+    "Training steps per second of `config`'s network on the study's clock: measured now, and scaled by how fast the study's first network runs now against when the study measured it, so that a later session on a faster or slower machine gives the same minutes the same steps."
+    speed = training_speed(config)
+    if not study["speeds"]: return speed
+    first_key, first_speed = next(iter(study["speeds"].items()))
+    image_size, widths, block_depth, batch_size, embedding_dims = json.loads(first_key)
+    first_now = training_speed(get_config(preset, image_size=image_size, widths=widths, block_depth=block_depth,
+                                          batch_size=batch_size, embedding_dims=embedding_dims))
+    return speed * first_speed / first_now
+
+
+# %% ../nbs/10b_recipes.ipynb #04162f65
 def _machine():
     import jax
     return dict(processor=platform.processor() or platform.machine(), cpus=len(os.sched_getaffinity(0)),
@@ -125,6 +142,28 @@ def _start(study, recipe, seed, config, normalization, saved, path):
                            f"{last['steps']} for {recipe} seed {seed}: delete the model to train this run again from the start.")
     return model, last["steps"], last["train_seconds"]
 
+def _runs(config, wanted, speed, chunk):
+    "The runs that measure the budgets `wanted` as (config, budgets, model file suffix): one run through all of them, or with the cosine schedule, which ends at its run's last step, one run per budget."
+    if config.learning_rate_schedule == "constant": return [(config, wanted, "")]
+    return [(dataclasses.replace(config, schedule_steps=budget_steps(budget, speed, chunk)), [budget], f"_{budget:g}min") for budget in wanted]
+
+def _train_run(study, path, recipe, seed, model, train, start, seconds_before, budgets, saved, yardstick, num_images, subsets, chunk):
+    "Train `model` from step `start` on `train` (the batches after its last), measuring and saving it at each of `budgets` (steps -> minutes)."
+    def measure(budget, step, seconds, logs):
+        evaluation = evaluate_model(model, num_images, subsets, yardstick=yardstick, progress=False, name=f"{recipe} seed {seed}")
+        loss = float(logs["n_loss"])  # the epoch's mean noise loss, unweighted, at the recipe's own noise levels
+        study["results"].append(dict(recipe=recipe, seed=seed, minutes=budget, steps=step, train_seconds=round(seconds_before + seconds, 1),
+                                     loss=loss if np.isfinite(loss) else None, evaluation=evaluation.as_dict()))
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        model.save(saved)
+        _save_study(study, path)
+        generated = evaluation.generated
+        print(f"{recipe:>22} seed {seed} {budget:>4} min ({step} steps): FD {generated['fd'][0]:.1f}, KID {generated['kid'][0]:.2f}, "
+              f"recall {generated['recall'][0]:.2f}", flush=True)
+
+    model.fit(train, steps_per_epoch=chunk, epochs=max(budgets) // chunk, initial_epoch=start // chunk, verbose=0,
+              shuffle=False, callbacks=[_AtBudgets(budgets, measure)])
+
 def run_study(path, recipes=tuple(RECIPES), seeds=(1, 2), minutes=STUDY_MINUTES, models_folder=None, preset="demo",
               num_images=500, subsets=5, chunk=50):
     "Train each of `recipes` with each of `seeds` to each of `minutes`, measuring it on the yardstick; results go to the JSON file `path` as they come."
@@ -140,28 +179,16 @@ def run_study(path, recipes=tuple(RECIPES), seeds=(1, 2), minutes=STUDY_MINUTES,
             config = recipe_config(recipe, seed, preset)
             key = _network_key(config)
             if key not in study["speeds"]:
-                study["speeds"][key] = training_speed(config)
+                study["speeds"][key] = _study_speed(study, config, preset)
                 _save_study(study, path)
             if yardstick is None: yardstick = FlowerYardstick(config.image_size, num_images)
             train, normalization = _training_data(config)
-            saved = models_folder / f"{recipe}_{seed}.keras"
-            model, start, seconds_before = _start(study, recipe, seed, config, normalization, saved, path)
-            budgets = _step_budgets(wanted, study["speeds"][key], chunk, start)
-
-            def measure(budget, step, seconds, logs):
-                evaluation = evaluate_model(model, num_images, subsets, yardstick=yardstick, progress=False, name=f"{recipe} seed {seed}")
-                loss = float(logs["n_loss"])  # the epoch's mean noise loss, unweighted, at the recipe's own noise levels
-                study["results"].append(dict(recipe=recipe, seed=seed, minutes=budget, steps=step, train_seconds=round(seconds_before + seconds, 1),
-                                             loss=loss if np.isfinite(loss) else None, evaluation=evaluation.as_dict()))
-                models_folder.mkdir(parents=True, exist_ok=True)
-                model.save(saved)
-                _save_study(study, path)
-                generated = evaluation.generated
-                print(f"{recipe:>22} seed {seed} {budget:>4} min ({step} steps): FD {generated['fd'][0]:.1f}, KID {generated['kid'][0]:.2f}, "
-                      f"recall {generated['recall'][0]:.2f}", flush=True)
-
-            model.fit(train.skip(start), steps_per_epoch=chunk, epochs=max(budgets) // chunk, initial_epoch=start // chunk, verbose=0,
-                      shuffle=False, callbacks=[_AtBudgets(budgets, measure)])  # skip: a continued run goes on with the batches after its last
+            for run_config, run_minutes, suffix in _runs(config, wanted, study["speeds"][key], chunk):
+                saved = models_folder / f"{recipe}_{seed}{suffix}.keras"
+                model, start, seconds_before = _start(study, recipe, seed, run_config, normalization, saved, path)
+                budgets = _step_budgets(run_minutes, study["speeds"][key], chunk, start)
+                _train_run(study, path, recipe, seed, model, train.skip(start), start, seconds_before, budgets, saved, yardstick,
+                           num_images, subsets, chunk)
             missing = [budget for budget in wanted if not any(result["seed"] == seed for result in study_results(study, recipe, budget))]
             if missing: raise RuntimeError(f"{recipe} seed {seed} stopped before its budgets of {missing} minutes were measured.")
     return study
@@ -191,7 +218,7 @@ TABLE_MEASURES = ("fd", "kid", "precision", "recall", "petals")
 
 def study_table(study, measures=TABLE_MEASURES):
     "A text table of `study`: per recipe and budget, the steps, and each measure's mean over seeds with the seeds' values."
-    header = f"{'recipe':<24}{'minutes':>8}{'steps':>7}" + "".join(f"{name:>25}" for name in measures)
+    header = f"{'recipe':<28}{'minutes':>8}{'steps':>7}" + "".join(f"{name:>27}" for name in measures)
     lines = [header]
     for recipe in dict.fromkeys(result["recipe"] for result in study["results"]):
         for minutes in sorted({result["minutes"] for result in study_results(study, recipe)}):
@@ -199,8 +226,8 @@ def study_table(study, measures=TABLE_MEASURES):
             cells = []
             for name in measures:
                 mean, values = over_seeds(study, recipe, minutes, name)
-                cells.append(f"{mean:.2f} ({', '.join(f'{value:.2f}' for value in values)})".rjust(25))
-            lines.append(f"{recipe:<24}{minutes:>8g}{'/'.join(map(str, steps)):>7}" + "".join(cells))
+                cells.append(f"{mean:.2f} ({', '.join(f'{value:.2f}' for value in values)})".rjust(27))
+            lines.append(f"{recipe:<28}{minutes:>8g}{'/'.join(map(str, steps)):>7}" + "".join(cells))
     return "\n".join(lines)
 
 def real_floor(study, measure="fd"):
@@ -214,15 +241,16 @@ def plot_study(study, measures=("fd", "petals")):
     for axis, measure in zip(axes[0], measures):
         for index, recipe in enumerate(dict.fromkeys(result["recipe"] for result in study["results"])):
             budgets = sorted({result["minutes"] for result in study_results(study, recipe)})
-            axis.plot(budgets, [over_seeds(study, recipe, budget, measure)[0] for budget in budgets], "-", color=f"C{index}", label=recipe)
+            colour, line = f"C{index % 10}", "-" if index < 10 else "--"  # ten colours, then dashed lines
+            axis.plot(budgets, [over_seeds(study, recipe, budget, measure)[0] for budget in budgets], line, color=colour, label=recipe)
             for budget in budgets:
                 values = over_seeds(study, recipe, budget, measure)[1]
-                axis.plot([budget] * len(values), values, "o", color=f"C{index}", markersize=4, alpha=0.6)
+                axis.plot([budget] * len(values), values, "o", color=colour, markersize=4, alpha=0.6)
         floor, spread = real_floor(study, measure)
         axis.axhspan(floor - spread, floor + spread, color="grey", alpha=0.3, label="real flowers")
-        axis.set(xscale="log", xlabel="minutes of training", title=titles.get(measure, measure))
+        axis.set(xscale="log", yscale="log" if measure == "fd" else "linear", xlabel="minutes of training", title=titles.get(measure, measure))
         budgets = sorted({result["minutes"] for result in study["results"]})
         axis.set_xticks(budgets, labels=[f"{budget:g}" for budget in budgets]); axis.minorticks_off()
-    axes[0, 0].legend(fontsize=8)
-    figure.tight_layout()
+    figure.legend(*axes[0, 0].get_legend_handles_labels(), loc="lower center", ncol=6, fontsize=7, frameon=False)
+    figure.tight_layout(rect=(0, 0.13, 1, 1))
     return figure
