@@ -51,7 +51,6 @@ def _finished_run(argv):
     "For the arguments `--resume RUN [--epochs N]` alone, the line saying that the run has finished, else None."
     import argparse
     from pathlib import Path
-    import json
     from ddim_nb.runs import RunFolder, finished_message  # reads two small files; loads no Keras
     parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     parser.add_argument("--resume", type=Path)
@@ -61,9 +60,7 @@ def _finished_run(argv):
     if arguments.resume is None or others: return None
     run = RunFolder(arguments.resume)
     if arguments.epochs not in (None, run.planned_epochs()) or not run.is_finished(): return None
-    try: schedule = json.loads(run.config.read_text()).get("learning_rate_schedule", "constant")
-    except (OSError, ValueError, AttributeError): schedule = "constant"
-    return finished_message(run.path, run.planned_epochs(), schedule)
+    return finished_message(run.path, run.planned_epochs(), run.saved_value("learning_rate_schedule", "constant"))
 
 def train_command():
     "Console script `ddim-train`: restart with the CPU tuning; answer at once for a finished run; else `ddim_nb.cli.train_main`."

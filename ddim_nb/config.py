@@ -117,7 +117,7 @@ def _positive_ints(config):
     names += [name for name in ("validation_steps", "train_images") if getattr(config, name) is not None]
     for name in names:
         value = getattr(config, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not _whole(value, 1):
             raise ValueError(f"{name} must be a positive whole number, got {value!r}.")
 
 def kid_network(config):
@@ -125,13 +125,17 @@ def kid_network(config):
     if config.kid_encoder != "auto": return config.kid_encoder
     return "flowers" if config.dataset == "synthetic_flowers" else "inception_v3"
 
+def _whole(value, at_least):
+    "Whether `value` is a whole number (an int, not a bool) of at least `at_least`."
+    return isinstance(value, int) and not isinstance(value, bool) and value >= at_least
+
 def _check_schedule(config):
     if config.learning_rate_schedule not in LEARNING_RATE_SCHEDULES:
         raise ValueError(f"Unknown learning_rate_schedule {config.learning_rate_schedule!r}: choose one of {', '.join(LEARNING_RATE_SCHEDULES)}.")
-    if isinstance(config.warmup_steps, bool) or not isinstance(config.warmup_steps, int) or config.warmup_steps < 0:
+    if not _whole(config.warmup_steps, 0):
         raise ValueError(f"warmup_steps must be a whole number of steps, zero or more, got {config.warmup_steps!r}.")
     steps = config.schedule_steps
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+    if steps is not None and not _whole(steps, 1):
         raise ValueError(f"schedule_steps must be none or a positive whole number, got {steps!r}.")
     if config.learning_rate_schedule == "constant":
         if config.warmup_steps:
@@ -192,8 +196,7 @@ def validate_config(config):
         raise ValueError(f"num_classes must be 0 (unconditional), auto (the data set's classes) or a positive whole number, got {config.num_classes!r}.")
     if not 0 <= config.class_dropout < 1:
         raise ValueError(f"class_dropout must be in [0, 1), got {config.class_dropout}: the share of labels dropped in training, 0.1 in the guidance paper.")
-    if config.distilled_steps is not None and (isinstance(config.distilled_steps, bool)
-                                               or not isinstance(config.distilled_steps, int) or config.distilled_steps < 1):
+    if config.distilled_steps is not None and not _whole(config.distilled_steps, 1):
         raise ValueError(f"distilled_steps must be none or a positive whole number, got {config.distilled_steps!r}.")
     for name in ("distillation_guidance", "teacher_guidance"):
         value = getattr(config, name)

@@ -75,17 +75,17 @@ def budget_steps(minutes, speed, chunk=50):
     "The training steps that `minutes` buy at `speed` steps per second, in whole chunks (at least one)."
     return max(chunk, int(round(minutes * 60 * speed / chunk)) * chunk)
 
+_NETWORK_FIELDS = ("image_size", "widths", "block_depth", "batch_size", "embedding_dims")  # what a training step's cost depends on
+
 def _network_key(config):
-    return json.dumps([config.image_size, config.widths, config.block_depth, config.batch_size, config.embedding_dims])
+    return json.dumps([getattr(config, name) for name in _NETWORK_FIELDS])
 
 def _study_speed(study, config, preset):
     "Training steps per second of `config`'s network on the study's clock: measured now, and scaled by how fast the study's first network runs now against when the study measured it, so that a later session on a faster or slower machine gives the same minutes the same steps."
     speed = training_speed(config)
     if not study["speeds"]: return speed
     first_key, first_speed = next(iter(study["speeds"].items()))
-    image_size, widths, block_depth, batch_size, embedding_dims = json.loads(first_key)
-    first_now = training_speed(get_config(preset, image_size=image_size, widths=widths, block_depth=block_depth,
-                                          batch_size=batch_size, embedding_dims=embedding_dims))
+    first_now = training_speed(get_config(preset, **dict(zip(_NETWORK_FIELDS, json.loads(first_key)))))
     return speed * first_speed / first_now
 
 

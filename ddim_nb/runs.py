@@ -37,10 +37,15 @@ class RunFolder:
         try: return int(json.loads(self.last_epochs.read_text())["epochs"])
         except (OSError, ValueError, KeyError, TypeError): return 0
 
+    def saved_value(self, name, default=None):
+        "Field `name` of the run's saved config, read without building a config (`default` without a readable one)."
+        try: return json.loads(self.config.read_text())[name]
+        except (OSError, ValueError, KeyError, TypeError): return default
+
     def planned_epochs(self):
         "Epochs that the run's saved config asks for (0 without a readable config)."
-        try: return int(json.loads(self.config.read_text())["epochs"])
-        except (OSError, ValueError, KeyError, TypeError): return 0
+        try: return int(self.saved_value("epochs", 0))
+        except (ValueError, TypeError): return 0
 
     def is_finished(self, epochs=None):
         "Whether the last checkpoint holds `epochs` epochs (default: the saved config's) or more."
