@@ -220,7 +220,8 @@ def validate_config(config):
 PRESETS = {
     "flowers": dict(dataset="oxford_flowers102"),
     "demo": dict(image_size=32, widths=[16, 32, 64], batch_size=16, ema=0.99, learning_rate=2e-3,
-                 dataset_repetitions=2, epochs=6, validation_steps=4, kid_weights="none"),
+                 learning_rate_schedule="cosine", warmup_steps=100, dataset_repetitions=2, epochs=6, validation_steps=4,
+                 kid_weights="none"),
     "tiny": dict(image_size=16, widths=[8, 16], block_depth=1, embedding_dims=8, batch_size=8, ema=0.9,
                  dataset_repetitions=1, epochs=2, validation_steps=1, kid_weights="none", kid_encoder="small",
                  train_images=64, plot_diffusion_steps=3, kid_diffusion_steps=2),
@@ -234,7 +235,10 @@ def get_config(preset="demo", **overrides):
     unknown = set(overrides) - {f.name for f in fields(DDIMConfig)}
     if unknown:
         raise ValueError(f"Unknown config field(s) {', '.join(sorted(unknown))}; the fields are {', '.join(f.name for f in fields(DDIMConfig))}.")
-    return DDIMConfig(**{**PRESETS[preset], **overrides})
+    values = {**PRESETS[preset], **overrides}
+    if overrides.get("learning_rate_schedule") == "constant" and "warmup_steps" not in overrides:
+        values.pop("warmup_steps", None)  # a preset's warmup belongs to its cosine schedule
+    return DDIMConfig(**values)
 
 # %% ../nbs/00_config.ipynb #5427f68a
 def save_config(config, path):
