@@ -40,7 +40,7 @@ RECIPES = {
 "The recipes compared: the demo preset at the reference's constant learning rate, and one change each, as `DDIMConfig` overrides."
 
 REFERENCE_RATE = dict(learning_rate_schedule="constant")
-"The reference's constant learning rate, under every recipe unless it sets its own (the `demo` preset now uses the cosine schedule)."
+"A constant learning rate, as the reference's recipe has, under every recipe unless it sets its own (the `demo` preset now uses the cosine schedule)."
 
 STUDY_MINUTES = (2, 5, 15)
 "The training budgets compared, in minutes of training on this machine's CPU."
