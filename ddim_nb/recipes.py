@@ -37,7 +37,7 @@ RECIPES = {
     "ema_0.999": dict(ema=0.999),
     "cosine": dict(learning_rate_schedule="cosine", warmup_steps=100),
 }
-"The recipes compared: the demo preset at the reference's constant learning rate, and one change each, as `DDIMConfig` overrides."
+"The recipes compared: the demo preset with a constant learning rate, and one change each, as `DDIMConfig` overrides."
 
 REFERENCE_RATE = dict(learning_rate_schedule="constant")
 "A constant learning rate, as the reference's recipe has, under every recipe unless it sets its own (the `demo` preset now uses the cosine schedule)."
